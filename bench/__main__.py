@@ -1,8 +1,8 @@
 """`make bench`: every benchmark of the project, in one run.
 
-Each `bench/bench_*.py` module defines `run() -> list[str]` (lines of the report). Speed figures are
-ratios against a baseline measured in the same run, because these machines are noisy. A benchmark that
-fails is reported and makes the run fail, after the others have run.
+Each `bench/bench_*.py` module defines `run() -> list[str]` (lines of the report). Speed
+figures are ratios against a baseline measured in the same run, because these machines are
+noisy. A benchmark that fails is reported and makes the run fail, after the others have run.
 """
 
 from __future__ import annotations

