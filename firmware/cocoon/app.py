@@ -1,0 +1,454 @@
+"""The scheduler: builds the firmware's parts from the Board and the config, and runs the loop.
+
+    app.run(board)                 # on the board (main.py): runs until Ctrl-C
+    a = app.App(board); a.start(t0_ms); a.step(t0_ms + 20)   # in tests: one iteration at a time
+
+One iteration (`App.step(now_ms)`): feed the watchdog, advance uptime, read commands from the
+serial line, poll the sensors, render one light frame and hand it to the strip, and, once per
+`state_ms`, send a STATE frame. `run()` adds the clock: it measures each step's busy time and
+sleeps until the next frame. Time only ever comes in as `now_ms` (board ticks, wrapping like the
+ESP32's); all differences go through board.clock.ticks_diff.
+
+Steady state (no frame due, no command arriving) allocates nothing: a test runs step() under
+micropython.heap_lock(). Telemetry allocates a little once per second, then gc.collect() runs at
+that known point (docs/design.md, Allocation).
+
+Where the other parts plug in (each a small edit here):
+  sensors     `_poll_sensors(now_ms)` and `self.sensors` (name -> "ok"/"missing"), STATE "sensors"
+  light       `self.renderer`: render(now_ms, dt_ms, frame) fills `frame` (3*n bytes, R,G,B),
+              configure(cfg), mode, bri; the app hands `frame` to board.strip.show
+  commands    `self.ops`: op name -> method(frame) returning None (ok) or an error sentence
+  telemetry   `state_payload()` builds the STATE dict; `send(type, payload)` sends any frame
+"""
+
+import gc
+import sys
+
+from micropython import const
+
+from cocoon import config, proto, version
+
+# A boot counts as good once the firmware has run this long (ESPHome's safe-mode rule: 1 min).
+BOOT_GOOD_AFTER_S = const(60)
+# How often a missing sensor is looked for again.
+SENSOR_RETRY_MS = const(10000)
+# At most one ERR per second for a fault that repeats every loop.
+FAULT_REPORT_MS = const(1000)
+# How many strip colours a STATE frame carries (evenly spread over the strip).
+RGB_SAMPLES = const(8)
+# Longest command line accepted from the host.
+RX_LINE = const(512)
+
+# I2C addresses of the reference build's sensors (datasheets: MAX30102 7-bit address 0x57;
+# MPU-6050 0x68 with AD0 low, register map rev 4.2 section 9.2).
+SENSORS = (("ppg", 0x57, "MAX30102 heart sensor"), ("imu", 0x68, "MPU-6050 motion sensor"))
+
+# Placeholder light: slowest allowed change of any channel, full scale per this many ms.
+# A channel moving at most 255 per 2000 ms moves relative luminance (a weighted mean of the
+# channels, WCAG 2.x, linear after gamma) at most 10% per 200 ms; a flash needs two opposing 10%
+# changes, so this light cannot exceed 2.5 flashes per second (WCAG 2.3.1 allows 3).
+SLEW_FULL_MS = const(2000)
+
+
+class PulseRenderer:
+    """Placeholder light until the light engine lands: one colour breathing slowly.
+
+    render(now_ms, dt_ms, frame) fills frame with the colour at 15..100% of `bri`, following a
+    soft triangle over `period_ms`, every channel slew-limited (see SLEW_FULL_MS). No allocation.
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.mode = "pulse"
+        self.bri = 0
+        self.r = self.g = self.b = 0
+        self.period_ms = 10000
+        self._phase_ms = 0
+        # Current output per channel in Q8 (value * 256), moved towards the target by the slew.
+        self._out_r_q8 = 0
+        self._out_g_q8 = 0
+        self._out_b_q8 = 0
+
+    def configure(self, cfg):
+        self.mode = cfg["mode"]
+        self.bri = cfg["bri"]
+        self.r, self.g, self.b = config.rgb(cfg)
+        self.period_ms = cfg["period_ms"]
+
+    def level_permille(self):
+        """Breathing level 150..1000: a triangle squared, so the dark part lingers."""
+        p = self._phase_ms * 2000 // self.period_ms  # 0..1999
+        tri = p if p < 1000 else 1999 - p  # 0..999..0
+        return 150 + 850 * (tri * tri // 1000) // 1000
+
+    def render(self, now_ms, dt_ms, frame):
+        if dt_ms < 0:
+            dt_ms = 0
+        self._phase_ms = (self._phase_ms + dt_ms) % self.period_ms
+        if self.mode == "off":
+            scale = 0
+        else:
+            scale = self.bri * self.level_permille()  # 0..255000
+        step_q8 = dt_ms * 65280 // SLEW_FULL_MS
+        r = self._out_r_q8 = _towards(self._out_r_q8, self.r * scale // 996, step_q8)
+        g = self._out_g_q8 = _towards(self._out_g_q8, self.g * scale // 996, step_q8)
+        b = self._out_b_q8 = _towards(self._out_b_q8, self.b * scale // 996, step_q8)
+        r >>= 8
+        g >>= 8
+        b >>= 8
+        for i in range(0, 3 * self.n, 3):
+            frame[i] = r
+            frame[i + 1] = g
+            frame[i + 2] = b
+
+
+def _towards(value, target, step):
+    # target is channel * bri * level / (255 * 1000) in Q8: 255*255000//996 = 65286 ~ 255 << 8.
+    if target > 65280:
+        target = 65280
+    if value < target:
+        return target if target - value < step else value + step
+    return target if value - target < step else value - step
+
+
+class LoopStats:
+    """Busy time per loop iteration: mean, max and rate since the last take(). No allocation."""
+
+    def __init__(self):
+        self.n = 0
+        self.sum_us = 0
+        self.max_us = 0
+
+    def add(self, busy_us):
+        self.n += 1
+        self.sum_us += busy_us
+        if busy_us > self.max_us:
+            self.max_us = busy_us
+
+    def take(self, dt_ms):
+        n = self.n
+        out = {
+            "mean_us": self.sum_us // n if n else 0,
+            "max_us": self.max_us,
+            "hz": (n * 1000 + dt_ms // 2) // dt_ms if dt_ms > 0 else 0,
+        }
+        self.n = self.sum_us = self.max_us = 0
+        return out
+
+
+class App:
+    def __init__(self, board, cfg=None, problems=None, safe=None, healthy=None, boots=0):
+        self.board = board
+        self.clock = board.clock
+        if cfg is None:
+            cfg, problems = config.load(board.store)
+        self.cfg = cfg
+        self.problems = problems or []
+        self.safe = safe  # None, or why the board is in safe mode
+        self.healthy = healthy  # called once when this boot counts as good
+        self.boots = boots
+        self.n = board.strip.n
+        self.frame = bytearray(3 * self.n)
+        self.renderer = PulseRenderer(self.n)
+        self.renderer.configure(cfg)
+        self.loop = LoopStats()
+        self.sensors = {}
+        self.errs = 0
+        self.seq = 0
+        self.ops = {
+            "ping": self._op_ping,
+            "hello": self._op_hello,
+            "set": self._op_set,
+            "config": self._op_config,
+        }
+        # Command input: a fixed chunk buffer and a fixed line buffer (no allocation when idle).
+        self._rx = bytearray(64)
+        self._line = bytearray(RX_LINE)
+        self._line_len = 0
+        self._line_overflow = False
+        # Time keeping: uptime as whole seconds plus a remainder, so it stays a small int on the
+        # ESP32 for decades (ms would pass 2^30 after 12.4 days).
+        self.up_s = 0
+        self._up_rem_ms = 0
+        self._last_ms = 0
+        self._last_frame_ms = 0
+        self._frame_ms = 1000 // cfg["fps"]
+        self._next_state_ms = 0
+        self._last_state_ms = 0
+        self._next_sensor_ms = 0
+        self._last_fault_ms = 0
+        self._faults_unreported = 0
+        self._boot_marked = False
+
+    # ---------------------------------------------------------------- frames out
+
+    def uptime_ms(self):
+        return self.up_s * 1000 + self._up_rem_ms
+
+    def send(self, ftype, payload):
+        line = proto.encode(ftype, self.seq, self.uptime_ms(), payload)
+        self.seq = (self.seq + 1) % proto.SEQ_MOD
+        try:
+            self.board.serial.write(line)
+        except Exception:  # nobody listening (USB unplugged): telemetry is best effort
+            pass
+
+    def error(self, code, msg):
+        self.errs += 1
+        self.send(proto.ERR, {"code": code, "msg": msg})
+
+    def hello_payload(self):
+        return {
+            "fw": version.VERSION,
+            "build": version.build_id(),
+            "port": self.board.name,
+            "leds": self.n,
+            "proto": proto.VERSION,
+            "config": self.cfg,
+            "safe": self.safe,
+            "boots": self.boots,
+            "board": self.board.info,
+        }
+
+    def state_payload(self, dt_ms):
+        free = used = None
+        if hasattr(gc, "mem_free"):
+            free = gc.mem_free()
+            used = gc.mem_alloc()
+        frame = self.frame
+        rgb = []
+        k = RGB_SAMPLES if self.n >= RGB_SAMPLES else self.n
+        for j in range(k):
+            i = 3 * (j * self.n // k)
+            rgb.append("%02x%02x%02x" % (frame[i], frame[i + 1], frame[i + 2]))
+        r = self.renderer
+        return {
+            "up_s": self.up_s,
+            "loop": self.loop.take(dt_ms),
+            "heap": {"free": free, "used": used},
+            "led": {"mode": r.mode, "bri": r.bri, "rgb": rgb},
+            "sensors": self.sensors,
+            "errs": self.errs,
+        }
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start(self, now_ms):
+        """Boot: HELLO, any config problem as ERR, the first sensor check."""
+        self._last_ms = self._last_frame_ms = self._last_state_ms = now_ms
+        self._next_state_ms = self.clock.ticks_add(now_ms, self.cfg["state_ms"])
+        self._next_sensor_ms = now_ms
+        self.send(proto.HELLO, self.hello_payload())
+        if self.safe:
+            self.error("safe_mode", self.safe)
+        for why in self.problems:
+            self.error("config", why)
+        self._check_sensors(now_ms, True)
+
+    def step(self, now_ms):
+        """One iteration at board time now_ms (ticks). Allocation-free unless something is due."""
+        # Methods are called, never stored in locals: a bound method object would be an allocation.
+        clock = self.clock
+        self.board.wdt.feed()
+        dt_ms = clock.ticks_diff(now_ms, self._last_ms)
+        if dt_ms > 0:
+            self._last_ms = now_ms
+            rem = self._up_rem_ms + dt_ms
+            while rem >= 1000:
+                rem -= 1000
+                self.up_s += 1
+            self._up_rem_ms = rem
+        self._poll_serial()
+        self._poll_sensors(now_ms)
+        frame_dt = clock.ticks_diff(now_ms, self._last_frame_ms)
+        if frame_dt >= self._frame_ms:
+            self._last_frame_ms = now_ms
+            self.renderer.render(now_ms, frame_dt, self.frame)
+            self.board.strip.show(self.frame)
+        if clock.ticks_diff(now_ms, self._next_state_ms) >= 0:
+            self._telemetry(now_ms)
+
+    def _telemetry(self, now_ms):
+        diff = self.clock.ticks_diff
+        period = self.cfg["state_ms"]
+        self._next_state_ms = self.clock.ticks_add(self._next_state_ms, period)
+        if diff(now_ms, self._next_state_ms) >= 0:  # fell behind (a stall): no burst of frames
+            self._next_state_ms = self.clock.ticks_add(now_ms, period)
+        self.send(proto.STATE, self.state_payload(diff(now_ms, self._last_state_ms)))
+        self._last_state_ms = now_ms
+        if self._faults_unreported:
+            self.error("fault", "%d more faults since the last report" % self._faults_unreported)
+            self._faults_unreported = 0
+        if diff(now_ms, self._next_sensor_ms) >= 0:
+            self._check_sensors(now_ms, False)
+        if not self._boot_marked and self.up_s >= BOOT_GOOD_AFTER_S:
+            self._boot_marked = True
+            if self.healthy is not None:
+                try:
+                    self.healthy()
+                except Exception as e:
+                    self.error("boot", "cannot mark this boot as good: %r" % (e,))
+        gc.collect()
+
+    def fault(self, now_ms, exc):
+        """An exception escaped step(): report it (at most once per second) and carry on."""
+        self.errs += 1
+        if self._last_fault_ms and self.clock.ticks_diff(now_ms, self._last_fault_ms) < 1000:
+            self._faults_unreported += 1
+            return
+        self._last_fault_ms = now_ms or 1
+        if hasattr(sys, "print_exception"):
+            sys.print_exception(exc)  # the traceback as plain text between frames
+        self.send(proto.ERR, {"code": "fault", "msg": "%s: %s" % (type(exc).__name__, exc)})
+
+    def run(self, until_ms=None):
+        """The loop: step, measure, sleep until the next frame. until_ms (uptime) is for tests."""
+        clock = self.clock
+        now = clock.ticks_ms()
+        self.start(now)
+        if self.safe:
+            self._go_dark()
+            return
+        period = self._frame_ms
+        next_ms = now
+        while until_ms is None or self.uptime_ms() < until_ms:
+            t0_us = clock.ticks_us()
+            now = clock.ticks_ms()
+            try:
+                self.step(now)
+            except Exception as e:  # a bug in one part must not stop the light or the telemetry
+                self.fault(now, e)
+            self.loop.add(clock.ticks_diff(clock.ticks_us(), t0_us))
+            next_ms = clock.ticks_add(next_ms, period)
+            wait = clock.ticks_diff(next_ms, clock.ticks_ms())
+            if wait > 0:
+                clock.sleep_ms(wait)
+            elif wait < -period:
+                next_ms = clock.ticks_ms()  # fell behind: do not try to catch up
+
+    def _go_dark(self):
+        for i in range(len(self.frame)):
+            self.frame[i] = 0
+        self.board.strip.show(self.frame)
+
+    # ---------------------------------------------------------------- inputs
+
+    def _poll_serial(self):
+        n = self.board.serial.readinto(self._rx)
+        if not n:
+            return
+        line = self._line
+        for i in range(n):
+            c = self._rx[i]
+            if c == 10:  # "\n"
+                if self._line_overflow:
+                    self.error("cmd", "command line longer than %d bytes, dropped" % RX_LINE)
+                elif self._line_len:
+                    self._command(bytes(line[: self._line_len]))
+                self._line_len = 0
+                self._line_overflow = False
+            elif self._line_len < RX_LINE:
+                line[self._line_len] = c
+                self._line_len += 1
+            else:
+                self._line_overflow = True
+
+    def _command(self, line):
+        frame, damaged = proto.decode_line(line)
+        if frame is None:
+            if damaged:
+                self.error("cmd", "damaged command line (bad checksum or format), ignored")
+            return  # plain text typed at the board: not for us
+        if frame.type != proto.CMD:
+            return
+        op = frame.payload.get("op")
+        handler = self.ops.get(op)
+        if handler is None:
+            why = "unknown op %r" % (op,)
+        else:
+            try:
+                why = handler(frame)
+            except Exception as e:
+                why = "%s: %s" % (type(e).__name__, e)
+        ack = {"ev": "ack", "cmd": frame.seq, "op": op, "ok": why is None}
+        if why is not None:
+            ack["error"] = why
+        self.send(proto.EVENT, ack)
+        if op == "hello" and why is None:
+            self.send(proto.HELLO, self.hello_payload())
+
+    def _op_ping(self, frame):
+        return None
+
+    def _op_hello(self, frame):
+        return None
+
+    def _op_set(self, frame):
+        """Change the light now, without saving: {"op": "set", "mode": ..., "bri": ...}."""
+        changes = {}
+        for key in ("mode", "bri"):
+            if key in frame.payload:
+                changes[key] = frame.payload[key]
+        cfg = dict(self.cfg)
+        problems = config.update(cfg, changes)
+        if problems:
+            return "; ".join(problems)
+        self.cfg = cfg
+        self.renderer.configure(cfg)
+        return None
+
+    def _op_config(self, frame):
+        """{"op": "config", "set": {key: value}, "save": true}: validate all, apply, persist."""
+        cfg = dict(self.cfg)
+        changes = frame.payload.get("set", {})
+        problems = config.update(cfg, changes) if changes else []
+        if problems:
+            return "; ".join(problems)
+        self.cfg = cfg
+        self.renderer.configure(cfg)
+        self._frame_ms = 1000 // cfg["fps"]
+        if frame.payload.get("save"):
+            return config.save(self.board.store, cfg)
+        return None
+
+    def _poll_sensors(self, now_ms):
+        """Sensor drivers plug in here (read FIFOs, feed the core). Nothing yet."""
+
+    def _check_sensors(self, now_ms, first):
+        """Look for the sensors on the I2C bus; report each one missing, found again or lost."""
+        self._next_sensor_ms = self.clock.ticks_add(now_ms, SENSOR_RETRY_MS)
+        found = ()
+        i2c = self.board.i2c
+        if i2c is not None:
+            try:
+                found = i2c.scan()
+            except Exception:  # a bus error (stuck SDA): same as no sensors, retried later
+                found = ()
+        for name, addr, what in SENSORS:
+            now_ok = addr in found
+            was = self.sensors.get(name)
+            self.sensors[name] = "ok" if now_ok else "missing"
+            if now_ok and was == "missing":
+                self.send(proto.EVENT, {"ev": "sensor", "name": name, "state": "ok"})
+            elif not now_ok and (first or was == "ok"):
+                self.error(
+                    "sensor",
+                    "%s not found at I2C 0x%02x: check its wiring (hardware/wiring.md); "
+                    "running without it" % (what, addr),
+                )
+
+
+def run(board, safe=None, healthy=None, boots=0):
+    """Build the app from the board and its stored config and run it (main.py calls this)."""
+    cfg, problems = config.load(board.store)
+    app = App(board, cfg, problems, safe=safe, healthy=healthy, boots=boots)
+    try:
+        app.run()
+    except KeyboardInterrupt:
+        # Ctrl-C (mpremote, a person at the REPL): stop here with the REPL free. A watchdog that
+        # cannot be stopped (ESP32) is parked with a long timeout by the port.
+        park = getattr(board.wdt, "park", None)
+        if park is not None:
+            park()
+        raise
+    return app

@@ -1,0 +1,126 @@
+"""Settings: defaults, validation and persistence through the board's store.
+
+    cfg, problems = config.load(board.store)      # never raises; problems: readable sentences
+    problems = config.update(cfg, {"bri": 30})    # all-or-nothing; [] when applied
+
+The stored form is one JSON object. A missing store means defaults and no complaint (first boot).
+A corrupt store or a bad value falls back to the default for what is wrong, and `problems` says
+what was wrong so the app can send it in an ERR frame: a bad config never stops the light.
+
+Other parts add their settings with one line in SCHEMA. Kinds:
+    ("int", default, low, high)        an integer in low..high
+    ("choice", default, (a, b, ...))   one of the strings
+    ("rgb", default)                   a colour "rrggbb" (6 hex digits)
+"""
+
+import json
+
+# Light modes the app knows today; the light engine adds its own.
+MODES = ["pulse", "off"]
+
+SCHEMA = {
+    # Brightness 0..255 of the whole light. Dim by default: a night light should stay far below
+    # melanopic EDI 10 lx (Brown et al. 2022); the user raises it if they want more.
+    "bri": ("int", 48, 0, 255),
+    "mode": ("choice", "pulse", MODES),
+    # Amber-red: red light has the least effect on the circadian clock (domain notes, Light).
+    "color": ("rgb", "ff5a00"),
+    # One slow breath: 10 s = 6 breaths per minute, the end point of sleep-aid pacing (Dodow).
+    "period_ms": ("int", 10000, 4000, 60000),
+    # How often the board sends a STATE frame.
+    "state_ms": ("int", 1000, 250, 60000),
+    # Frames per second sent to the strip (WLED targets 42).
+    "fps": ("int", 50, 10, 100),
+}
+
+
+def defaults():
+    return {key: spec[1] for key, spec in SCHEMA.items()}
+
+
+def check(key, value):
+    """None if value is valid for key, else a sentence saying what is wrong."""
+    spec = SCHEMA.get(key)
+    if spec is None:
+        return "unknown setting %r" % key
+    kind = spec[0]
+    if kind == "int":
+        if not isinstance(value, int) or isinstance(value, bool):
+            return "%s must be an integer, got %r" % (key, value)
+        if not spec[2] <= value <= spec[3]:
+            return "%s=%d is outside %d..%d" % (key, value, spec[2], spec[3])
+    elif kind == "choice":
+        if value not in spec[2]:
+            return "%s must be one of %s, got %r" % (key, "/".join(spec[2]), value)
+    elif kind == "rgb":
+        if not (isinstance(value, str) and len(value) == 6 and _is_hex(value)):
+            return "%s must be a colour rrggbb, got %r" % (key, value)
+    return None
+
+
+def _is_hex(text):
+    return all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def rgb(cfg, key="color"):
+    """The colour setting as (r, g, b) integers."""
+    value = cfg[key]
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def validate(data):
+    """Defaults overlaid with every valid key of `data` (a dict): (cfg, problems)."""
+    cfg = defaults()
+    problems = []
+    if not isinstance(data, dict):
+        return cfg, ["config is not a JSON object, using defaults"]
+    for key in data:
+        why = check(key, data[key])
+        if why is None:
+            cfg[key] = data[key]
+        elif key in SCHEMA:
+            problems.append(why + ", using %r" % (SCHEMA[key][1],))
+        else:
+            problems.append(why + ", ignored")
+    return cfg, problems
+
+
+def load(store):
+    """Read and validate the stored config: (cfg, problems). Never raises."""
+    try:
+        raw = store.read() if store is not None else None
+    except Exception as e:  # a broken store (flash error) must not stop the board
+        return defaults(), ["cannot read the stored config (%r), using defaults" % (e,)]
+    if raw is None or len(raw) == 0:
+        return defaults(), []
+    try:
+        data = json.loads(bytes(raw).decode())
+    except Exception:
+        return defaults(), ["stored config is not valid JSON, using defaults"]
+    return validate(data)
+
+
+def update(cfg, changes):
+    """Apply changes (a dict) to cfg if every one is valid; else change nothing. -> problems."""
+    if not isinstance(changes, dict) or not changes:
+        return ["expected a non-empty object of settings"]
+    problems = []
+    for key in changes:
+        why = check(key, changes[key])
+        if why is not None:
+            problems.append(why)
+    if not problems:
+        for key in changes:
+            cfg[key] = changes[key]
+    return problems
+
+
+def save(store, cfg):
+    """Persist cfg: None when saved, else a sentence saying why not."""
+    if store is None:
+        return "this board has no config store"
+    try:
+        store.write(json.dumps(cfg).encode())
+    except Exception as e:
+        return "cannot save the config (%r)" % (e,)
+    return None
