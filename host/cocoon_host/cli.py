@@ -28,6 +28,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cocoon_host.model",
         "fit the sleep-stage model and write the firmware's model file",
     ),
+    "check-leds": (
+        "cocoon_host.flashcheck",
+        "count WCAG flashes in a --record-leds CSV (exit 1 if more than 3 per second)",
+    ),
 }
 
 
