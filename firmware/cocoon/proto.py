@@ -41,9 +41,8 @@ Commands (type CMD), payload {"op": ...}:
 import json
 from array import array
 
-from micropython import const
-
-VERSION = const(1)
+# No micropython.const here: the host imports this file on CPython, where that module is absent.
+VERSION = 1
 MARKER = "@CC"
 _MARKER_B = b"@CC "
 
@@ -54,9 +53,9 @@ EVENT = "EVENT"
 ERR = "ERR"
 CMD = "CMD"
 
-SEQ_MOD = const(65536)
+SEQ_MOD = 65536
 # A line longer than this without a newline is garbage (or a cut cable): drop it, count it.
-MAX_LINE = const(4096)
+MAX_LINE = 4096
 
 
 def _crc_table():
