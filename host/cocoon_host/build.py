@@ -3,16 +3,18 @@
     files = build_firmware(target="sim", march="x64")   # [(board_path, bytes), ...]
     python -m cocoon_host.build --march xtensawin --out build/mpy
 
-Package modules (``cocoon/**``) are compiled with mpy-cross for the board's architecture: .mpy files load
-faster and use less RAM on the ESP32. ``boot.py`` and ``main.py`` stay source, as MicroPython runs only
-those names at start-up. For the ESP32 the port's ``board.py`` and the pin map ship too; on the virtual board
-the "hardware" (``ports/sim``) is provided by the simulator, not flashed.
+Package modules (``cocoon/**``) are compiled with mpy-cross for the board's architecture: .mpy
+files load faster and use less RAM on the ESP32. ``boot.py`` and ``main.py`` stay source, as
+MicroPython runs only those names at start-up. For the ESP32 the port's ``board.py`` and the pin
+map ship too; on the virtual board the "hardware" (``ports/sim``) is provided by the simulator,
+not flashed. install_into_folder() lays a virtual board's filesystem out as a flash would.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIRMWARE = ROOT / "firmware"
 HARDWARE = ROOT / "hardware"
 
-# MicroPython's sys.implementation._mpy >> 10 is the native architecture of the VM (py/persistentcode.h).
+# sys.implementation._mpy >> 10 is the MicroPython VM's native architecture (persistentcode.h).
 MPY_ARCH_NAMES = {
     0: None,  # bytecode only
     1: "x86",
@@ -73,7 +75,7 @@ def package_sources() -> list[Path]:
 def build_firmware(
     target: str = "esp32", march: str | None = "xtensawin"
 ) -> list[tuple[str, bytes]]:
-    """Return (path on the board, content) for every file of the firmware, paths relative to a slot.
+    """(path on the board, content) for every file of the firmware, paths relative to a slot.
 
     target: "esp32" (ships ports/esp32/board.py and hardware/pinmap.json) or "sim".
     """
@@ -106,6 +108,42 @@ def build_id(files: list[tuple[str, bytes]]) -> str:
     for name, data in sorted(files):
         h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
     return h.hexdigest()[:12]
+
+
+def unix_port_march() -> str:
+    """The native architecture of the installed MicroPython unix port (x64 on a PC)."""
+    exe = Path(sys.executable).parent / "micropython"
+    try:
+        out = subprocess.run(
+            [str(exe), "-c", "import sys; print(sys.implementation._mpy >> 10)"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        return MPY_ARCH_NAMES.get(int(out.strip()) & 0x3F) or "x64"
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return "x64"
+
+
+def install_into_folder(folder: Path, target: str = "sim", march: str | None = "x64") -> str:
+    """Lay the firmware out in a board's filesystem folder as `cocoon flash` does; its build id.
+
+    /boot.py and /main.py at the root (source), the compiled package in slot /fw/a, and /fw/active
+    naming `a` (docs/design.md, Flashing). The virtual board (`cocoon sim`) starts from this.
+    """
+    folder = Path(folder)
+    files = build_firmware(target, march)
+    slot = folder / "fw" / "a"
+    if slot.exists():
+        shutil.rmtree(slot)
+    for name, data in files:
+        dest = slot / name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(data)
+    for name, data in root_files():
+        (folder / name).write_bytes(data)
+    (folder / "fw" / "active").write_text("a")
+    return build_id(files)
 
 
 def main(argv: list[str] | None = None) -> int:
