@@ -240,17 +240,23 @@ def options_from_args(args: argparse.Namespace, fs: Path) -> SimOptions:
 
 def run(args: argparse.Namespace) -> int:
     # Checked before anything is built: a bad option costs nothing.
-    probe = options_from_args(args, Path("."))
-    fs, temporary = prepare_fs(args.fs, args.blank)
-    opts = options_from_args(args, fs)
-    opts.uid = probe.uid
+    opts = options_from_args(args, Path("."))
     board = VirtualBoard(opts)
+    board.open_link()  # a port already taken is reported before the firmware is compiled
+    try:
+        fs, temporary = prepare_fs(args.fs, args.blank)
+    except BaseException:
+        board.close()
+        raise
+    opts.fs = fs
     stop_signals = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
     old = {s: signal.getsignal(s) for s in stop_signals}
     for s, name in stop_signals.items():
         signal.signal(s, lambda *_a, _n=name: board.stop(_n))
+    started = False
     try:
-        board.start()
+        board.boot()
+        started = True
         lines = [board.url] if board.url else []
         if board.pty_path:
             lines.append(board.pty_path)
@@ -269,15 +275,20 @@ def run(args: argparse.Namespace) -> int:
         for s, h in old.items():
             signal.signal(s, h)
         board.close()
-        print(
-            f"cocoon sim: stopped ({board.stop_reason or 'error'}): {board.bytes_to_host} bytes "
-            f"to the host, {board.bytes_from_host} from it, {board.resets} resets"
-            + (f", {board.frames} LED frames recorded" if opts.record_leds else ""),
-            file=sys.stderr,
-            flush=True,
-        )
+        if started:
+            _summary(board, opts)
         if temporary:
             shutil.rmtree(fs, ignore_errors=True)
+
+
+def _summary(board: VirtualBoard, opts: SimOptions) -> None:
+    print(
+        f"cocoon sim: stopped ({board.stop_reason or 'error'}): {board.bytes_to_host} bytes "
+        f"to the host, {board.bytes_from_host} from it, {board.resets} resets"
+        + (f", {board.frames} LED frames recorded" if opts.record_leds else ""),
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 class SimProcess:

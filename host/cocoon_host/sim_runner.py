@@ -256,6 +256,11 @@ class VirtualBoard:
     # ------------------------------------------------------------ setting up
     def start(self) -> None:
         """Bind the link, boot the board, wait until it runs; raise CocoonError on failure."""
+        self.open_link()
+        self.boot()
+
+    def open_link(self) -> None:
+        """The socket and/or the pty; a port already taken is a CocoonError."""
         o = self.opts
         if o.listen_port is not None:
             self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -283,6 +288,10 @@ class VirtualBoard:
             tty.setraw(self.pty_slave)  # a serial line: no echo, no line editing, no CR/LF games
             os.set_blocking(self.pty_master, False)
             self.pty_path = os.ttyname(self.pty_slave)
+
+    def boot(self) -> None:
+        """Switch the board on (opts.fs must hold its filesystem) and wait until it runs."""
+        o = self.opts
         if o.record_leds:
             try:
                 self.record_file = open(o.record_leds, "w", encoding="ascii")  # noqa: SIM115
@@ -588,8 +597,7 @@ class VirtualBoard:
         elif kind == "fatal":
             text = " ".join(msg[1:])
             self.error = CocoonError(
-                f"the virtual board could not start: {text}",
-                "check the options (cocoon sim --help)",
+                f"the virtual board could not start: {text}", "see `cocoon sim --help`"
             )
             self._end_child(c)
         elif kind == "log":

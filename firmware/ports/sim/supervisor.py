@@ -673,7 +673,9 @@ def main():
     hostctl.open(int(OPT["ctl"]), int(OPT["ack"]))
     try:
         vmachine = setup()
-    except Exception as e:  # a bad option or scenario: the runner prints it as one line
+    except ValueError as e:  # a bad option or scenario: the runner prints it as one line
+        hostctl.fatal(str(e))
+    except Exception as e:  # a bug in a sim part: name it
         hostctl.fatal("%s: %s" % (type(e).__name__, e))
     hostctl.send("ready")
     mode = OPT.get("mode", FRIENDLY)
