@@ -203,16 +203,19 @@ def watch(
     on_status: Callable[[str, str], None] | None = None,
     on_idle: Callable[[], None] | None = None,
     parser: proto.Parser | None = None,
+    ask_hello: bool = True,
 ) -> proto.Parser:
     """Read frames from url until `seconds` pass (None: until Ctrl-C), reconnecting as needed.
 
-    Raises CocoonError if the port cannot be opened or no frame arrives within wait_s.
+    Raises CocoonError if the port cannot be opened or no frame arrives within wait_s. With
+    ask_hello, a board joined while running is asked (one `hello` command) for its HELLO frame.
     """
     parser = parser or proto.Parser()
     link = Link(url, baud, on_status or (lambda kind, msg: None))
     link.open()
     start = time.monotonic()
     tail = b""  # the last bytes received, to say what the board does instead of telemetry
+    asked = False
     try:
         while True:
             now = time.monotonic()
@@ -220,10 +223,20 @@ def watch(
                 break
             if parser.frames == 0 and now - start >= wait_s:
                 raise _no_frames_error(url, wait_s, tail)
+            connects = link.connects
             data = link.read()
+            if link.connects != connects:
+                asked = False  # a new connection: the board may have restarted
             if data:
                 t = time.time()
                 for frame in parser.feed(data):
+                    if frame.type == proto.HELLO:
+                        asked = True
+                    elif frame.type == proto.STATE and not asked and ask_hello:
+                        # Joined a running board: ask for the HELLO we missed. Only once STATE
+                        # frames arrive, so the line goes to the app, never into a REPL.
+                        link.write(proto.command(0, "hello"))
+                        asked = True
                     on_frame(frame, t)
                 if parser.frames == 0:
                     tail = (tail + data)[-2048:]
