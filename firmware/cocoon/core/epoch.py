@@ -279,10 +279,17 @@ class EpochFeatures:
         total = 0
         n = 0
         cover = 0
+        top = -_DOG_MAX
+        bottom = _DOG_MAX
         for s in range(lo, lo + _WIN_N):
             if s < 0:
                 continue
-            total += dog[s & _D_MASK]
+            v = dog[s & _D_MASK]
+            total += v
+            if v > top:
+                top = v
+            if v < bottom:
+                bottom = v
             n += 1
             cover += ok[s & _D_MASK]
         self.coverage_pct = cover * 100 // _WIN_N
@@ -292,6 +299,14 @@ class EpochFeatures:
             self.hr_q12 = 0
             return
         mean = total // n
+        # Squares are shifted right by sh only as far as the largest deviation needs
+        # (d^2 >> sh < 2^20, so 599 of them stay below 2^30): small deviations keep every bit.
+        big = top - mean if top - mean > mean - bottom else mean - bottom
+        if big > _DOG_MAX:
+            big = _DOG_MAX
+        sh = 0
+        while (big >> (sh >> 1)) >= 1024:
+            sh += 2
         acc = 0
         for s in range(lo, lo + _WIN_N):
             if s < 0:
@@ -301,14 +316,14 @@ class EpochFeatures:
                 d = _DOG_MAX
             elif d < -_DOG_MAX:
                 d = -_DOG_MAX
-            acc += (d * d) >> 10
-        var = acc // n  # variance / 2^10, below 2^20
-        # r = std * 2^((sh - 10) / 2): as many bits as fit below 2^29, for small deviations too.
-        sh = 8
-        while sh < 18 and var < (1 << (27 - sh)):
-            sh += 2
-        r = isqrt(var << sh)
-        self.hr_q12 = (r << (17 - (sh >> 1))) // self.scale
+            acc += (d * d) >> sh
+        var = acc // n  # variance / 2^sh, below 2^20
+        # r = std * 2^((k - sh) / 2), with k as large as keeps var << k below 2^29.
+        k = 8
+        while k < 18 and var < (1 << (27 - k)):
+            k += 2
+        r = isqrt(var << k)
+        self.hr_q12 = (r << (12 - ((k - sh) >> 1))) // self.scale
 
     def _percentile90(self):
         target = self._hist_n - self._hist_n // 10
