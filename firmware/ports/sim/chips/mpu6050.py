@@ -1,0 +1,180 @@
+"""A register-accurate model of the MPU-6050 motion sensor (accelerometer), driven by virtual time.
+
+    chip = MPU6050(scenario)
+    chip.write(0x6B, b"\\x00"); chip.advance(now_us); chip.read_into(0x3B, buf6)
+
+Follows InvenSense "MPU-6000/MPU-6050 Register Map and Descriptions" (RM-MPU-6000A-00 rev 4.2):
+- power-on state: every register 0x00 except PWR_MGMT_1 (0x6B) = 0x40 (SLEEP) and WHO_AM_I (0x75) =
+  0x68 (section 3); DEVICE_RESET (0x6B bit 7) restores it and clears itself;
+- sample rate = gyroscope output rate / (1 + SMPLRT_DIV) (0x19, section 4.2), the gyroscope output
+  rate being 8 kHz with the DLPF off (DLPF_CFG 0 or 7 in CONFIG 0x1A) and 1 kHz with it on (4.3);
+- accelerometer full scale from AFS_SEL (ACCEL_CONFIG 0x1C bits 4:3): 16384/8192/4096/2048 LSB/g
+  (4.5), measurements as big-endian two's complement at 0x3B..0x40 (4.17), temperature at 0x41
+  (T = raw/340 + 36.53 degC, 4.18);
+- a 1024-byte FIFO (USER_CTRL 0x6A: FIFO_EN bit 6, FIFO_RESET bit 2; FIFO_EN 0x23: ACCEL bit 3),
+  FIFO_COUNT at 0x72/0x73 (big-endian), FIFO_R_W at 0x74 (no auto-increment); when it overflows the
+  oldest bytes are lost and FIFO_OFLOW_INT (INT_STATUS 0x3A bit 4) is set: 1024 is not a multiple
+  of a 6-byte sample, so after an overflow the stream is misaligned and the FIFO must be reset;
+- INT_STATUS clears when read; an empty FIFO reads as the last byte read.
+"""
+
+WHO_AM_I = 0x68
+ADDRESS = 0x68
+
+_SMPLRT_DIV = 0x19
+_CONFIG = 0x1A
+_ACCEL_CONFIG = 0x1C
+_FIFO_EN = 0x23
+_INT_STATUS = 0x3A
+_ACCEL_XOUT_H = 0x3B
+_TEMP_OUT_H = 0x41
+_USER_CTRL = 0x6A
+_PWR_MGMT_1 = 0x6B
+_FIFO_COUNT_H = 0x72
+_FIFO_COUNT_L = 0x73
+_FIFO_R_W = 0x74
+_WHO_AM_I = 0x75
+
+_FIFO_OFLOW = 0x10
+_DATA_RDY = 0x01
+FIFO_BYTES = 1024
+
+
+class MPU6050:
+    name = "mpu6050"
+    address = ADDRESS
+
+    def __init__(self, scenario, temp_c=27.0):
+        self.scenario = scenario
+        self.temp_c = temp_c
+        self.power_on_reset(0)
+
+    def power_on_reset(self, now_us):
+        self.regs = bytearray(128)
+        self.regs[_PWR_MGMT_1] = 0x40
+        self.regs[_WHO_AM_I] = WHO_AM_I
+        self.fifo = bytearray(FIFO_BYTES)
+        self.head = 0  # index of the oldest byte
+        self.count = 0
+        self.last_fifo_byte = 0
+        self.now_us = now_us
+        self.next_us = -1
+        self.present_before = True
+        self._set_sample((0.0, 0.0, 0.0))
+
+    def present(self, now_us):
+        ok = self.scenario.present(self.name, now_us) if self.scenario else True
+        if ok and not self.present_before:
+            self.power_on_reset(now_us)
+        self.present_before = ok
+        return ok
+
+    def awake(self):
+        return not (self.regs[_PWR_MGMT_1] & 0x40)
+
+    def period_us(self):
+        dlpf = self.regs[_CONFIG] & 7
+        base_hz = 8000 if dlpf in (0, 7) else 1000
+        return 1000000 * (1 + self.regs[_SMPLRT_DIV]) // base_hz
+
+    def lsb_per_g(self):
+        return 16384 >> ((self.regs[_ACCEL_CONFIG] >> 3) & 3)
+
+    def _restart(self):
+        self.next_us = self.now_us + self.period_us() if self.awake() else -1
+
+    def fifo_on(self):
+        return (self.regs[_USER_CTRL] & 0x40) and (self.regs[_FIFO_EN] & 0x08)
+
+    def advance(self, now_us):
+        self.now_us = now_us
+        if self.next_us < 0 or self.next_us > now_us:
+            return
+        period = self.period_us()
+        if not self.fifo_on():
+            # Only the newest sample can be seen: skip straight to it.
+            n = (now_us - self.next_us) // period
+            self.next_us += n * period
+        while self.next_us <= now_us:
+            self._sample(self.next_us)
+            self.next_us += period
+
+    def _sample(self, t_us):
+        g = self.scenario.accel(t_us) if self.scenario else (0.0, 0.0, 1.0)
+        self._set_sample(g)
+        self.regs[_INT_STATUS] |= _DATA_RDY
+        if self.fifo_on():
+            for i in range(6):
+                self._fifo_push(self.regs[_ACCEL_XOUT_H + i])
+
+    def _set_sample(self, g):
+        scale = self.lsb_per_g()
+        r = self.regs
+        for i in range(3):
+            v = int(g[i] * scale)
+            v = 32767 if v > 32767 else (-32768 if v < -32768 else v)
+            r[_ACCEL_XOUT_H + 2 * i] = (v >> 8) & 0xFF
+            r[_ACCEL_XOUT_H + 2 * i + 1] = v & 0xFF
+        t = int((self.temp_c - 36.53) * 340)
+        r[_TEMP_OUT_H] = (t >> 8) & 0xFF
+        r[_TEMP_OUT_H + 1] = t & 0xFF
+
+    def _fifo_push(self, b):
+        if self.count >= FIFO_BYTES:
+            self.head = (self.head + 1) % FIFO_BYTES  # the oldest byte is lost
+            self.count -= 1
+            self.regs[_INT_STATUS] |= _FIFO_OFLOW
+        self.fifo[(self.head + self.count) % FIFO_BYTES] = b
+        self.count += 1
+
+    def read_into(self, reg, buf):
+        for i in range(len(buf)):
+            buf[i] = self._read_byte(reg)
+            if reg != _FIFO_R_W:
+                reg = (reg + 1) & 0x7F
+
+    def _read_byte(self, reg):
+        if reg == _FIFO_R_W:
+            if self.count:
+                self.last_fifo_byte = self.fifo[self.head]
+                self.head = (self.head + 1) % FIFO_BYTES
+                self.count -= 1
+            return self.last_fifo_byte
+        if reg == _FIFO_COUNT_H:
+            return self.count >> 8
+        if reg == _FIFO_COUNT_L:
+            return self.count & 0xFF
+        if reg == _INT_STATUS:
+            v = self.regs[reg]
+            self.regs[reg] = 0
+            return v
+        return self.regs[reg]
+
+    def write(self, reg, data):
+        for b in data:
+            self._write_byte(reg, b)
+            reg = (reg + 1) & 0x7F
+
+    def _write_byte(self, reg, b):
+        r = self.regs
+        if reg == _PWR_MGMT_1:
+            if b & 0x80:  # DEVICE_RESET
+                self.power_on_reset(self.now_us)
+                return
+            r[reg] = b
+            self._restart()
+        elif reg == _USER_CTRL:
+            if b & 0x04:  # FIFO_RESET clears itself
+                self.head = self.count = 0
+            r[reg] = b & ~0x07
+        elif reg in (_SMPLRT_DIV, _CONFIG):
+            r[reg] = b
+            self._restart()
+        elif reg == _FIFO_R_W:
+            self._fifo_push(b)
+        elif reg in (_WHO_AM_I, _INT_STATUS, _FIFO_COUNT_H, _FIFO_COUNT_L) or (
+            _ACCEL_XOUT_H <= reg < _ACCEL_XOUT_H + 14
+        ):
+            pass  # read-only
+        else:
+            r[reg] = b

@@ -1,0 +1,85 @@
+# Runs on the MicroPython unix port, not CPython: each recording through the simulated MAX30102,
+# the firmware's driver and the firmware's beat detector, as the board would run them.
+# MICROPYPATH=firmware:firmware/ports/sim micropython hr_runner_mp.py [--beats] DIR... Prints one
+# JSON line per recording (or {"name", "error"}), then {"done": true}.
+import json
+import sys
+from array import array
+
+import i2c
+import scenario
+from cocoon.core.beats import BeatDetector
+from cocoon.drivers.max30102 import MAX30102
+
+POLL_US = 100000  # the app reads the FIFO about every 100 ms (well inside its 320 ms depth)
+
+
+def run_one(path, want_beats):
+    clock = i2c.StepClock()
+    sc = scenario.Replay({"path": path, "loop": "0"})
+    bus = i2c.SimI2C(clock, sc)
+    ppg = MAX30102(bus)
+    ppg.init()
+    det = BeatDetector(ppg.period_us, **OPTS)
+    red = array("i", [0] * 32)
+    ir = array("i", [0] * 32)
+    end_us = int(sc.duration_ms * 1000)
+    t_us = 0
+    beats = []
+    samples = 0
+    while t_us < end_us:
+        clock.advance_us(POLL_US)
+        t_us += POLL_US
+        n = ppg.read(red, ir)
+        if ppg.lost:
+            det.gap(ppg.lost)
+        det.feed(ir, n)
+        samples += n
+        while True:
+            b = det.take_beat()
+            if b < 0:
+                break
+            if want_beats:
+                beats.append(b)
+    ibi_sum_ms = det.epoch_ibi_ms  # the whole recording is one epoch
+    n_beats, mean_ibi_ms, rmssd_ms, reading_pct = det.take_epoch()
+    out = {
+        "name": path.rstrip("/").split("/")[-1],
+        "channel": sc.channel,
+        "inverted": sc.inverted,
+        "samples": samples,
+        "duration_s": sc.duration_ms / 1000,
+        "beats": n_beats,
+        "ibi_sum_ms": ibi_sum_ms,
+        "mean_ibi_ms": mean_ibi_ms,
+        "rmssd_ms": rmssd_ms,
+        "reading_pct": reading_pct,
+        "detections": det.beats_total,
+        "accepted": det.accepted_total,
+    }
+    if want_beats:
+        out["beat_us"] = beats
+    return out
+
+
+OPTS = {}
+
+
+def main(argv):
+    want_beats = "--beats" in argv
+    for a in argv:
+        if a.startswith("--opt="):
+            k, v = a[6:].split("=")
+            OPTS[k] = int(v)
+    for path in argv:
+        if path.startswith("--"):
+            continue
+        try:
+            out = run_one(path, want_beats)
+        except (scenario.ScenarioError, OSError) as e:
+            out = {"name": path.rstrip("/").split("/")[-1], "error": str(e)}
+        print(json.dumps(out))
+    print(json.dumps({"done": True}))
+
+
+main(sys.argv[1:])
