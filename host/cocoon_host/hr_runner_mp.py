@@ -1,7 +1,8 @@
 # Runs on the MicroPython unix port, not CPython: each recording through the simulated MAX30102,
 # the firmware's driver and the firmware's beat detector, as the board would run them.
-# MICROPYPATH=firmware:firmware/ports/sim micropython hr_runner_mp.py [--beats] DIR... Prints one
-# JSON line per recording (or {"name", "error"}), then {"done": true}.
+#   MICROPYPATH=firmware:firmware/ports/sim micropython hr_runner_mp.py [--beats] [--opt=K=V] DIR
+# Prints one JSON line per recording (or {"name", "error"}), then {"done": true}. --beats adds the
+# beat times; --opt=K=V passes an integer option to BeatDetector (for experiments).
 import json
 import sys
 from array import array
