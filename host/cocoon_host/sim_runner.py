@@ -86,7 +86,9 @@ class Pacer:
 
     def __init__(self, rate_bps: float | None):
         self.rate = rate_bps
-        self.capacity = max(16.0, rate_bps * 0.005) if rate_bps else 0.0
+        # 20 ms of line time: a busy host that wakes late loses no throughput, and no burst is
+        # longer than a UART's FIFO drains in a scheduler tick.
+        self.capacity = max(64.0, rate_bps * 0.02) if rate_bps else 0.0
         self.credit = self.capacity
         self.t = time.monotonic()
 
