@@ -70,9 +70,8 @@ def download_bps(url: str, n_bytes: int) -> float:
     try:
         w.raw_repl()
         lines = n_bytes // 100
-        code = (
-            b"import sys\nw = sys.stdout.write\ns = 'x' * 99 + '\\n'\nfor i in range(%d):\n w(s)\n"
-        )
+        code = b"import sys\nw = sys.stdout.write\ns = 'x' * 99 + '\\n'\n"
+        code += b"for i in range(%d):\n w(s)\n"
         w.sock.sendall(code % lines + b"\x04")
         w.read_until(b"OK")
         t0 = time.perf_counter()
