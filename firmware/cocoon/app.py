@@ -15,8 +15,10 @@ that known point (docs/design.md, Allocation).
 
 Where the other parts plug in (each a small edit here):
   sensors     `_poll_sensors(now_ms)` and `self.sensors` (name -> "ok"/"missing"), STATE "sensors"
-  light       `self.renderer`: render(now_ms, dt_ms, frame) fills `frame` (3*n bytes, R,G,B),
-              configure(cfg), mode, bri; the app hands `frame` to board.strip.show
+  light       `self.renderer` (cocoon/core/light.py): render(now_ms, dt_ms, frame) fills `frame`
+              (3*n bytes, R,G,B), current- and flash-limited; configure(cfg), mode, bri;
+              set_phase(pulse_q16, breath_q16) and set_stage(stage) before render,
+              start_sunrise(ms) for the smart wake; the app hands `frame` to board.strip.show
   commands    `self.ops`: op name -> method(frame) returning None (ok) or an error sentence
   telemetry   `state_payload()` builds the STATE dict; `send(type, payload)` sends any frame
 """
@@ -27,6 +29,7 @@ import sys
 from micropython import const
 
 from cocoon import config, proto, version
+from cocoon.core.light import Light
 
 # A boot counts as good once the firmware has run this long (ESPHome's safe-mode rule: 1 min).
 BOOT_GOOD_AFTER_S = const(60)
@@ -43,72 +46,11 @@ RX_LINE = const(512)
 # MPU-6050 0x68 with AD0 low, register map rev 4.2 section 9.2).
 SENSORS = (("ppg", 0x57, "MAX30102 heart sensor"), ("imu", 0x68, "MPU-6050 motion sensor"))
 
-# Placeholder light: slowest allowed change of any channel, full scale per this many ms.
-# A channel moving at most 255 per 2000 ms moves relative luminance (a weighted mean of the
-# channels, WCAG 2.x, linear after gamma) at most 10% per 200 ms; a flash needs two opposing 10%
-# changes, so this light cannot exceed 2.5 flashes per second (WCAG 2.3.1 allows 3).
-SLEW_FULL_MS = const(2000)
-
-
-class PulseRenderer:
-    """Placeholder light until the light engine lands: one colour breathing slowly.
-
-    render(now_ms, dt_ms, frame) fills frame with the colour at 15..100% of `bri`, following a
-    soft triangle over `period_ms`, every channel slew-limited (see SLEW_FULL_MS). No allocation.
-    """
-
-    def __init__(self, n):
-        self.n = n
-        self.mode = "pulse"
-        self.bri = 0
-        self.r = self.g = self.b = 0
-        self.period_ms = 10000
-        self._phase_ms = 0
-        # Current output per channel in Q8 (value * 256), moved towards the target by the slew.
-        self._out_r_q8 = 0
-        self._out_g_q8 = 0
-        self._out_b_q8 = 0
-
-    def configure(self, cfg):
-        self.mode = cfg["mode"]
-        self.bri = cfg["bri"]
-        self.r, self.g, self.b = config.rgb(cfg)
-        self.period_ms = cfg["period_ms"]
-
-    def level_permille(self):
-        """Breathing level 150..1000: a triangle squared, so the dark part lingers."""
-        p = self._phase_ms * 2000 // self.period_ms  # 0..1999
-        tri = p if p < 1000 else 1999 - p  # 0..999..0
-        return 150 + 850 * (tri * tri // 1000) // 1000
-
-    def render(self, now_ms, dt_ms, frame):
-        if dt_ms < 0:
-            dt_ms = 0
-        self._phase_ms = (self._phase_ms + dt_ms) % self.period_ms
-        if self.mode == "off":
-            scale = 0
-        else:
-            scale = self.bri * self.level_permille()  # 0..255000
-        step_q8 = dt_ms * 65280 // SLEW_FULL_MS
-        r = self._out_r_q8 = _towards(self._out_r_q8, self.r * scale // 996, step_q8)
-        g = self._out_g_q8 = _towards(self._out_g_q8, self.g * scale // 996, step_q8)
-        b = self._out_b_q8 = _towards(self._out_b_q8, self.b * scale // 996, step_q8)
-        r >>= 8
-        g >>= 8
-        b >>= 8
-        for i in range(0, 3 * self.n, 3):
-            frame[i] = r
-            frame[i + 1] = g
-            frame[i + 2] = b
-
-
-def _towards(value, target, step):
-    # target is channel * bri * level / (255 * 1000) in Q8: 255*255000//996 = 65286 ~ 255 << 8.
-    if target > 65280:
-        target = 65280
-    if value < target:
-        return target if target - value < step else value + step
-    return target if value - target < step else value - step
+# Light settings a `set` command may change (without saving): see config.SCHEMA.
+LIGHT_KEYS = (
+    "mode", "bri", "color", "color_light", "color_deep", "color_rem", "gamma_x100", "depth",
+    "fade_ms", "stage_fade_ms", "sunrise_min", "sunrise_bri", "nightlight_min", "festival",
+)  # fmt: skip
 
 
 class LoopStats:
@@ -149,8 +91,12 @@ class App:
         self.boots = boots
         self.n = board.strip.n
         self.frame = bytearray(3 * self.n)
-        self.renderer = PulseRenderer(self.n)
-        self.renderer.configure(cfg)
+        self.renderer = Light(self.n)
+        try:
+            self.renderer.configure(cfg)
+        except ValueError as e:  # e.g. a budget too small for this strip: light defaults, say so
+            self.problems.append("light: %s, using the light's defaults" % (e,))
+            self.renderer.configure({"mode": cfg["mode"], "bri": cfg["bri"]})
         self.loop = LoopStats()
         self.sensors = {}
         self.errs = 0
@@ -226,7 +172,15 @@ class App:
             "up_s": self.up_s,
             "loop": self.loop.take(dt_ms),
             "heap": {"free": free, "used": used},
-            "led": {"mode": r.mode, "bri": r.bri, "rgb": rgb},
+            "led": {
+                "mode": r.mode,
+                "bri": r.bri,
+                "rgb": rgb,
+                "stage": r.status()["stage"],
+                "ma": r.cur.estimate_ua(frame) // 1000,  # WLED's current estimate
+                "cur_limited": r.cur.limited,  # frames scaled into the power budget
+                "flash_limited": r.flash.limited,  # frames held back by the flash limiter
+            },
             "sensors": self.sensors,
             "errs": self.errs,
         }
@@ -384,17 +338,27 @@ class App:
         return None
 
     def _op_set(self, frame):
-        """Change the light now, without saving: {"op": "set", "mode": ..., "bri": ...}."""
+        """Change the light now, without saving: {"op": "set", "mode": ..., "bri": ...}.
+
+        Any of LIGHT_KEYS; e.g. {"op": "set", "mode": "nightlight", "nightlight_min": 20}."""
         changes = {}
-        for key in ("mode", "bri"):
-            if key in frame.payload:
+        for key in frame.payload:
+            if key != "op":
+                if key not in LIGHT_KEYS:
+                    keys = ", ".join(LIGHT_KEYS)
+                    return "set cannot change %r (light settings: %s)" % (key, keys)
                 changes[key] = frame.payload[key]
         cfg = dict(self.cfg)
         problems = config.update(cfg, changes)
         if problems:
             return "; ".join(problems)
+        try:
+            self.renderer.configure(cfg)  # refuses what cannot work, changing nothing
+            if "mode" in changes:
+                self.renderer.set_mode(cfg["mode"])  # asked again: start it again
+        except ValueError as e:
+            return str(e)
         self.cfg = cfg
-        self.renderer.configure(cfg)
         return None
 
     def _op_config(self, frame):
@@ -404,8 +368,11 @@ class App:
         problems = config.update(cfg, changes) if changes else []
         if problems:
             return "; ".join(problems)
+        try:
+            self.renderer.configure(cfg)  # refuses what cannot work, changing nothing
+        except ValueError as e:
+            return str(e)
         self.cfg = cfg
-        self.renderer.configure(cfg)
         self._frame_ms = 1000 // cfg["fps"]
         if frame.payload.get("save"):
             return config.save(self.board.store, cfg)

@@ -16,7 +16,7 @@ Other parts add their settings with one line in SCHEMA. Kinds:
 import json
 
 # Light modes the app knows today; the light engine adds its own.
-MODES = ["pulse", "off"]
+MODES = ["pulse", "breathe", "sunrise", "nightlight", "off", "festival"]  # cocoon/core/light.py
 
 SCHEMA = {
     # Brightness 0..255 of the whole light. Dim by default: a night light should stay far below
@@ -31,6 +31,24 @@ SCHEMA = {
     "state_ms": ("int", 1000, 250, 60000),
     # Frames per second sent to the strip (WLED targets 42).
     "fps": ("int", 50, 10, 100),
+    # The light engine (cocoon/core/light.py). Stage colours: "color" is for wake/unknown; all
+    # default to amber and red with no blue (melanopic EDI <= 1 lx at night, Brown et al. 2022).
+    "color_light": ("rgb", "ff3c00"),
+    "color_deep": ("rgb", "c80800"),
+    "color_rem": ("rgb", "ff1e04"),
+    "gamma_x100": ("int", 220, 100, 300),  # WLED's 2.2 (ESPHome: 2.8)
+    "depth": ("int", 160, 0, 255),  # how far a pulse dips, x/255
+    "fade_ms": ("int", 750, 0, 10000),  # WLED's default transition
+    "stage_fade_ms": ("int", 10000, 0, 120000),
+    "sunrise_min": ("int", 30, 1, 120),  # Philips wake-up light, Hatch: 30 min
+    "sunrise_bri": ("int", 255, 1, 255),
+    "nightlight_min": ("int", 60, 1, 255),  # WLED's nightlight: 1-255 min, 60 by default
+    "festival": ("int", 0, 0, 3),  # group palette number
+    # Power (WLED's brightness limiter; hardware/power.md): supply budget, full-white draw per
+    # LED, reserve for the ESP32. The app refuses a budget below the idle draw of the strip.
+    "budget_ma": ("int", 850, 150, 20000),
+    "ma_per_led": ("int", 55, 0, 200),
+    "reserve_ma": ("int", 120, 0, 2000),
 }
 
 

@@ -289,7 +289,10 @@ class Light:
         for key in _STAGE_KEYS + ("festival",):
             if merged[key] != old.get(key):
                 colours_changed = True
-        if merged["mode"] != self.mode or (
+        # The mode is (re)started when the configured one changes, not when the light moved on
+        # by itself (a nightlight that ended, a sunrise the smart wake started): set_mode() is
+        # the explicit way to restart it.
+        if merged["mode"] != old.get("mode") or (
             merged["mode"] in ("sunrise", "nightlight") and self._restart_wanted(old, merged)
         ):
             self.set_mode(merged["mode"])
@@ -310,7 +313,6 @@ class Light:
         mode = MODES.index(name)
         self.mode = name
         self._mode = mode
-        self.cfg["mode"] = name
         if mode == _SUNRISE:
             self._mode_ms = duration_ms or self.cfg["sunrise_min"] * 60000
         elif mode == _NIGHTLIGHT:
