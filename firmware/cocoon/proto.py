@@ -27,14 +27,17 @@ Payloads (keys the board sends today; more may appear, none will change meaning 
     HELLO  fw (version), build (build id), port ("esp32", "sim"), leds (count), proto (1),
            config (summary), safe (null or why the board is in safe mode), boots
     STATE  up_s, loop {mean_us, max_us, hz}, heap {free, used} (null where unknown),
-           led {mode, bri, rgb: [sampled colours "rrggbb"]}, sensors {name: "ok"|"missing"}, errs
+           led {mode, bri, rgb: [sampled colours "rrggbb"], stage, ma (estimated current),
+           cur_limited, flash_limited (frames changed by the limiters since boot)},
+           sensors {name: "ok"|"missing"}, errs
     EVENT  ev (name), then fields; a command is acknowledged by ev "ack" with cmd (its seq), ok,
            and error (why, when ok is false)
     ERR    code (short word), msg (one readable sentence)
 Commands (type CMD), payload {"op": ...}:
     ping                          just an ack
     hello                         ack, then a HELLO frame
-    set    mode, bri              change the light now (not saved)
+    set    mode, bri, ...         change the light now (not saved): app.LIGHT_KEYS, e.g.
+                                  mode pulse|breathe|sunrise|nightlight|off|festival
     config set {key: value}, save (bool)   validate, apply, and persist when save is true
 """
 
