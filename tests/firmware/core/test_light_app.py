@@ -113,3 +113,10 @@ def test_a_flood_of_mode_commands_at_full_white_stays_flash_safe():
         step(b, a, 100)
     assert _swings(b.strip.record) <= 6  # at most 3 flashes in any second
     assert a.renderer.flash.limited > 0  # and the limiter had work to do
+
+
+def test_frames_reach_the_strip_at_the_configured_rate_at_most():
+    for fps, store in ((50, None), (25, Store(b'{"fps": 25}'))):
+        b = board(n=4, store=store, record=True)
+        run_for(b, 10000)
+        assert fps * 10 - 2 <= len(b.strip.record) <= fps * 10 + 1
