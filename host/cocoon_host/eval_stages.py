@@ -189,6 +189,7 @@ def evaluate(directory: Path, loso: bool, model_path: Path | None = None) -> dic
                 "epochs": sc["epochs"],
                 "kappa_2": sc["sleep_wake"]["kappa"],
                 "kappa_4": sc["four_class"]["kappa"],
+                "confusion_4": sc["four_class"]["confusion"],
             }
         )
     y = np.concatenate(ys)
