@@ -44,7 +44,10 @@ def run_one(path, want_beats):
                 beats.append(b)
     ibi_sum_ms = det.epoch_ibi_ms  # the whole recording is one epoch
     n_beats, mean_ibi_ms, rmssd_ms, reading_pct = det.take_epoch()
+    if not mean_ibi_ms:
+        ibi_sum_ms = 0  # the firmware says "no reading" for this recording
     out = {
+        "path": path,
         "name": path.rstrip("/").split("/")[-1],
         "channel": sc.channel,
         "inverted": sc.inverted,
@@ -78,7 +81,7 @@ def main(argv):
         try:
             out = run_one(path, want_beats)
         except (scenario.ScenarioError, OSError) as e:
-            out = {"name": path.rstrip("/").split("/")[-1], "error": str(e)}
+            out = {"path": path, "name": path.rstrip("/").split("/")[-1], "error": str(e)}
         print(json.dumps(out))
     print(json.dumps({"done": True}))
 

@@ -35,6 +35,7 @@ from array import array
 from micropython import const
 
 QUALITY_MIN = const(60)
+EPOCH_READING_MIN = const(50)  # % of an epoch with a reading, or the epoch has no heart rate
 TICKS_MASK = const(0x3FFFFFFF)
 _HALF = const(0x20000000)
 _SLOPE_CLAMP = const(1 << 21)  # keeps (c - a) * 128 in the sub-sample step below 2^30
@@ -157,12 +158,15 @@ class BeatDetector:
 
     def take_epoch(self):
         """(accepted IBIs, mean IBI ms, RMSSD ms, % of time with a reading) since the last call,
-        then clears. Mean IBI and RMSSD are 0 when no intervals (or pairs) were accepted."""
+        then clears. Mean IBI and RMSSD are 0 ("no reading") when the epoch had a reading less
+        than EPOCH_READING_MIN % of the time, or no accepted intervals (pairs for RMSSD)."""
         n = self.epoch_beats
-        mean = self.epoch_ibi_ms // n if n else 0
-        rmssd = isqrt(self.epoch_ssd // self.epoch_pairs) if self.epoch_pairs else 0
         cov = self.epoch_reading_us // (self.epoch_us // 100) if self.epoch_us >= 100 else 0
-        out = (n, mean, rmssd, min(100, cov))
+        cov = min(100, cov)
+        ok = cov >= EPOCH_READING_MIN
+        mean = self.epoch_ibi_ms // n if n and ok else 0
+        rmssd = isqrt(self.epoch_ssd // self.epoch_pairs) if self.epoch_pairs and ok else 0
+        out = (n, mean, rmssd, cov)
         self._epoch_clear()
         return out
 

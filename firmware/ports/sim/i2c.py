@@ -51,14 +51,18 @@ class SimI2C:
         self.chips = {}
         for c in chips:
             self.chips[c.address] = c
+        self._world = hasattr(clock, "world_us")
         self._t_us = 0
         self._last_us = clock.ticks_us()
         self._last_ms = clock.ticks_ms()
         self.transactions = 0
 
     def now_us(self):
-        """Virtual microseconds since the bus was made (no wrap), from the clock's ticks."""
+        """Virtual microseconds, without wrap: the board clock's world time (since the board was
+        first switched on, across resets) when it has one, else accumulated from its ticks."""
         c = self.clock
+        if self._world:
+            return c.world_us()
         us, ms = c.ticks_us(), c.ticks_ms()
         d_ms = c.ticks_diff(ms, self._last_ms)
         if d_ms > 400000:  # beyond what a microsecond tick difference can tell apart

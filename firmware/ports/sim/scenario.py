@@ -303,6 +303,8 @@ class Synthetic(Scenario):
         return int(max(250.0, min(3000.0, ibi_ms)) * 1000)
 
     def ppg(self, t_us):
+        if self._beat_us == 0 and t_us > 10 * US_PER_S:
+            self._beat_us = t_us - t_us % self._ibi_us  # a board that starts late in the night
         while t_us >= self._beat_us + self._ibi_us:
             self._beat_us += self._ibi_us
             self._ibi_us = self._next_ibi_us(self._beat_us)

@@ -91,10 +91,15 @@ class MPU6050:
         if self.next_us < 0 or self.next_us > now_us:
             return
         period = self.period_us()
-        if not self.fifo_on():
-            # Only the newest sample can be seen: skip straight to it.
-            n = (now_us - self.next_us) // period
-            self.next_us += n * period
+        due = (now_us - self.next_us) // period + 1
+        keep = FIFO_BYTES // 6 + 1 if self.fifo_on() else 1
+        if due > keep:
+            # Only the newest samples can still be seen: skip straight to them.
+            if self.fifo_on():
+                self.regs[_INT_STATUS] |= _FIFO_OFLOW
+                self.head = (self.head + self.count) % FIFO_BYTES
+                self.count = 0
+            self.next_us += (due - keep) * period
         while self.next_us <= now_us:
             self._sample(self.next_us)
             self.next_us += period
