@@ -1,12 +1,13 @@
 """`cocoon sim`: a virtual board that mpremote cannot tell from an ESP32.
 
     cocoon sim                                  # boots the repository's firmware; prints its URL
-    mpremote connect socket://127.0.0.1:7788 repl
+    mpremote connect socket://127.0.0.1:7788 exec "import machine; print(machine.unique_id())"
 
 The first line on stdout is the URL to connect to (`socket://127.0.0.1:PORT`, or the pty's device
-path with --pty alone); everything else goes to stderr. The board runs until Ctrl-C, SIGTERM or
---until T (seconds of virtual time), and leaves no process behind. How it works: sim_runner.py and
-firmware/ports/sim/supervisor.py. For programs and tests, SimProcess runs it as a subprocess:
+path with --pty alone); everything else goes to stderr. `mpremote repl` needs --pty: its console
+waits on the port's file descriptor, which pyserial's socket:// does not have. The board runs
+until Ctrl-C, SIGTERM or --until T (seconds of virtual time), and leaves no process behind. How it
+works: sim_runner.py and firmware/ports/sim/supervisor.py. SimProcess runs it as a subprocess:
 
     with SimProcess(["--blank", "--speed", "max"]) as sim:
         subprocess.run(["mpremote", "connect", sim.url, "exec", "print(1)"])
@@ -53,7 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.epilog = (
         "examples:\n"
-        "  cocoon sim                      then: mpremote connect socket://127.0.0.1:7788 repl\n"
+        "  cocoon sim                      then: mpremote connect socket://127.0.0.1:7788 ls\n"
+        "  cocoon sim --pty                then: mpremote connect /dev/pts/N repl\n"
         "  cocoon sim --listen 0 --blank   a board with only MicroPython, on any free port\n"
         "  cocoon sim --speed max --until 28800 --scenario synthetic:bpm=55 --record-leds n.csv\n"
         "  cocoon sim --radio festival     (twice, with different --listen: two boards in radio "
@@ -142,7 +144,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         metavar="MS",
-        help="start ticks_ms() at MS instead of 0 (e.g. 1073700000: wraps 40 s after boot)",
+        help="start ticks_ms() at MS instead of 0 (e.g. 1073700000: wraps 42 s after boot)",
     )
     p.add_argument("-v", "--verbose", action="store_true", help="log resets and link events")
 
