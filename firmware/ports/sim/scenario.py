@@ -33,6 +33,8 @@ recording is read when the scenario is built, before the board's filesystem is m
 
 import math
 
+from hypnogram import HypnogramProfile  # the sleep-stage work: a night with known stages
+
 try:
     from array import array
 except ImportError:  # pragma: no cover
@@ -125,7 +127,7 @@ class FlatProfile:
         return 1.0
 
 
-PROFILES = {"flat": FlatProfile}
+PROFILES = {"flat": FlatProfile, "hypnogram": HypnogramProfile}
 
 
 class Scenario:
