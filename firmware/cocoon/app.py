@@ -15,6 +15,8 @@ that known point (docs/design.md, Allocation).
 
 Where the other parts plug in (each a small edit here):
   sensors     `_poll_sensors(now_ms)` and `self.sensors` (name -> "ok"/"missing"), STATE "sensors"
+  pulse       `self.sync` (cocoon/core/phasesync.py), advanced with time every step; each heartbeat
+              goes in as self.sync.beat_us(age_us); the light follows its phase
   light       `self.renderer` (cocoon/core/light.py): render(now_ms, dt_ms, frame) fills `frame`
               (3*n bytes, R,G,B), current- and flash-limited; configure(cfg), mode, bri;
               set_phase(pulse_q16, breath_q16) and set_stage(stage) before render,
@@ -30,6 +32,7 @@ from micropython import const
 
 from cocoon import config, proto, version
 from cocoon.core.light import Light
+from cocoon.core.phasesync import BREATH, PhaseSync
 
 # A boot counts as good once the firmware has run this long (ESPHome's safe-mode rule: 1 min).
 BOOT_GOOD_AFTER_S = const(60)
@@ -97,6 +100,9 @@ class App:
         except ValueError as e:  # e.g. a budget too small for this strip: light defaults, say so
             self.problems.append("light: %s, using the light's defaults" % (e,))
             self.renderer.configure({"mode": cfg["mode"], "bri": cfg["bri"]})
+        # The pulse oscillator the light follows: locked to heartbeats when they come in.
+        self.sync = PhaseSync()
+        self._sync_us = 0  # time not yet given to the oscillator (less than one tick)
         self.loop = LoopStats()
         self.sensors = {}
         self.errs = 0
@@ -181,6 +187,7 @@ class App:
                 "cur_limited": r.cur.limited,  # frames scaled into the power budget
                 "flash_limited": r.flash.limited,  # frames held back by the flash limiter
             },
+            "sync": self.sync.stats(),
             "sensors": self.sensors,
             "errs": self.errs,
         }
@@ -212,15 +219,32 @@ class App:
                 rem -= 1000
                 self.up_s += 1
             self._up_rem_ms = rem
+            self._sync_us += dt_ms * 1000 if dt_ms < 60000 else 60000000
+            ticks = self._sync_us // self.sync.tick_us
+            if ticks:
+                self._sync_us -= ticks * self.sync.tick_us
+                self.sync.advance(ticks)
         self._poll_serial()
         self._poll_sensors(now_ms)
         frame_dt = clock.ticks_diff(now_ms, self._last_frame_ms)
         if frame_dt >= self._frame_ms:
             self._last_frame_ms = now_ms
+            self._phase_to_light()
             self.renderer.render(now_ms, frame_dt, self.frame)
             self.board.strip.show(self.frame)
         if clock.ticks_diff(now_ms, self._next_state_ms) >= 0:
             self._telemetry(now_ms)
+
+    def _phase_to_light(self):
+        """The light's phase from the oscillator; breathe mode runs the oscillator's guide."""
+        sync = self.sync
+        breathing = self.renderer.mode == "breathe"
+        if breathing != (sync.mode() == BREATH):
+            if breathing:
+                sync.breathe()  # Dodow pacing: 11 -> 6 breaths/min over 8 min, exhale 1.5x
+            else:
+                sync.follow_heart()
+        self.renderer.set_phase(sync.phase_q16(), sync.shaped_q16())
 
     def _telemetry(self, now_ms):
         diff = self.clock.ticks_diff

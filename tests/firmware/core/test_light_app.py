@@ -120,3 +120,48 @@ def test_frames_reach_the_strip_at_the_configured_rate_at_most():
         b = board(n=4, store=store, record=True)
         run_for(b, 10000)
         assert fps * 10 - 2 <= len(b.strip.record) <= fps * 10 + 1
+
+
+def _peaks(values, frac=2):
+    # Pulses counted with hysteresis: up to the top, then down below top / frac, and again.
+    top = max(values)
+    n = 0
+    armed = True
+    for v in values:
+        if armed and v >= top - 2:
+            n += 1
+            armed = False
+        elif v <= top // frac:
+            armed = True
+    return n
+
+
+def test_the_light_follows_heartbeats_through_the_oscillator():
+    store = Store(b'{"bri": 255, "color": "ffffff", "depth": 255, "budget_ma": 5000}')
+    b = board(n=4, store=store, record=True)
+    a = run_for(b, 100)
+    for _ in range(150):  # 200 bpm for 45 s: a beat every 300 ms
+        step(b, a, 300)
+        a.sync.beat_us(0)
+    assert a.sync.stats()["lock"] == "locked"
+    assert 800 <= a.sync.stats()["pulse_mhz"] <= 870  # one pulse per 4 beats: 0.83 Hz
+    start = len(b.strip.record)
+    step(b, a, 12000)
+    for _ in range(40):
+        step(b, a, 300)
+        a.sync.beat_us(0)
+    reds = [f[0] for f in b.strip.record[start:]]
+    assert 19 <= _peaks(reds) <= 22  # 24 s at 0.83 Hz: 20 pulses
+    led = of_type(frames(b), proto.STATE)[-1].payload
+    assert led["sync"]["lock"] in ("locked", "holdover")
+
+
+def test_breathe_mode_runs_the_oscillators_breathing_guide():
+    from cocoon.core.phasesync import BREATH, HEART
+
+    b = board(n=4)
+    a = run_for(b, 500)
+    command(b, a, 1, "set", mode="breathe")
+    assert a.sync.mode() == BREATH
+    command(b, a, 2, "set", mode="pulse")
+    assert a.sync.mode() == HEART
