@@ -359,9 +359,16 @@ class View:
                 f"heap {_fmt_bytes(heap.get('free'))} free"
             )
             led = s.get("led") or {}
+            extra = ""
+            if led.get("stage"):
+                extra += f"  stage {led['stage']}"
+            if led.get("ma") is not None:
+                extra += f"  {led['ma']} mA"
+            if led.get("flash_limited"):
+                extra += "  " + self.c("33", f"flash-limited {led['flash_limited']}")
             out.append(
                 f"{label('light')}{led.get('mode', '?')}  bri {led.get('bri', '?')}  "
-                f"{self.strip_blocks(led.get('rgb') or [])}"
+                f"{self.strip_blocks(led.get('rgb') or [])}{extra}"
             )
             sensors = s.get("sensors") or {}
             if sensors:
