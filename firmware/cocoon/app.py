@@ -15,12 +15,18 @@ that known point (docs/design.md, Allocation).
 
 Where the other parts plug in (each a small edit here):
   sensors     `_poll_sensors(now_ms)` and `self.sensors` (name -> "ok"/"missing"), STATE "sensors"
+  stages      `_stages_step(now_ms)`: each second of uptime, the heart rate (`self.hub.hr_x10`)
+              and each 15-s activity count (`self.hub.take_count()`, read only here) go into the
+              epoch features (core/epoch.py); each ready epoch is staged (core/stager.py), sent
+              as an EPOCH frame, coloured (renderer.set_stage) and shown to the smart wake
+              (core/smartwake.py), which starts the light's sunrise; commands alarm, night
   pulse       `self.sync` (cocoon/core/phasesync.py), advanced with time every step; each heartbeat
               goes in as self.sync.beat_us(age_us); the light follows its phase
   light       `self.renderer` (cocoon/core/light.py): render(now_ms, dt_ms, frame) fills `frame`
               (3*n bytes, R,G,B), current- and flash-limited; configure(cfg), mode, bri;
               set_phase(pulse_q16, breath_q16) and set_stage(stage) before render,
-              start_sunrise(ms) for the smart wake; the app hands `frame` to board.strip.show
+              set_sunrise_q15(smartwake.sunrise_q15(now_ms)) every frame for the smart wake;
+              the app hands `frame` to board.strip.show
   commands    `self.ops`: op name -> method(frame) returning None (ok) or an error sentence
   telemetry   `state_payload()` builds the STATE dict; `send(type, payload)` sends any frame
 """
@@ -31,8 +37,14 @@ import sys
 from micropython import const
 
 from cocoon import config, proto, version
+from cocoon.core.epoch import COUNT_S, EPOCH_S, EpochFeatures
 from cocoon.core.light import Light
 from cocoon.core.phasesync import BREATH, PhaseSync
+from cocoon.core.smartwake import EV_FULL, EV_WAKE, EV_WINDOW, FULL_Q15, REASONS, SmartWake
+from cocoon.core.smartwake import IDLE as WAKE_IDLE
+from cocoon.core.smartwake import STATES as WAKE_STATES
+from cocoon.core.stager import NAMES as STAGE_NAMES
+from cocoon.core.stager import Stager
 
 # A boot counts as good once the firmware has run this long (ESPHome's safe-mode rule: 1 min).
 BOOT_GOOD_AFTER_S = const(60)
@@ -103,6 +115,7 @@ class App:
         # The pulse oscillator the light follows: locked to heartbeats when they come in.
         self.sync = PhaseSync()
         self._sync_us = 0  # time not yet given to the oscillator (less than one tick)
+        self._init_stages()
         self.loop = LoopStats()
         self.sensors = {}
         self.errs = 0
@@ -112,6 +125,8 @@ class App:
             "hello": self._op_hello,
             "set": self._op_set,
             "config": self._op_config,
+            "alarm": self._op_alarm,
+            "night": self._op_night,
         }
         # Command input: a fixed chunk buffer and a fixed line buffer (no allocation when idle).
         self._rx = bytearray(64)
@@ -188,6 +203,7 @@ class App:
                 "flash_limited": r.flash.limited,  # frames held back by the flash limiter
             },
             "sync": self.sync.stats(),
+            "sleep": self.sleep_payload(self._last_ms),
             "sensors": self.sensors,
             "errs": self.errs,
         }
@@ -226,6 +242,7 @@ class App:
                 self.sync.advance(ticks)
         self._poll_serial()
         self._poll_sensors(now_ms)
+        self._stages_step(now_ms)
         frame_dt = clock.ticks_diff(now_ms, self._last_frame_ms)
         if frame_dt >= self._frame_ms:
             self._last_frame_ms = now_ms
@@ -427,6 +444,188 @@ class App:
                     "%s not found at I2C 0x%02x: check its wiring (hardware/wiring.md); "
                     "running without it" % (what, addr),
                 )
+
+    # ---------------------------------------------------------------- sleep stages, smart wake
+
+    def _init_stages(self):
+        """Epoch features, the stage classifier and the smart wake (issue 5)."""
+        if not hasattr(self, "hub"):
+            self.hub = None  # the sensors hub (cocoon/sensors.py), when the sensors are wired
+        self.epochs = EpochFeatures()
+        self.stager = None
+        try:
+            from cocoon.core import stage_model
+
+            self.stager = Stager(stage_model)
+        except (ImportError, ValueError, AttributeError) as e:
+            self.problems.append("sleep stages off: the stage model is unusable (%s)" % (e,))
+        self.wake = SmartWake()
+        self.stage = -1  # the last published stage (core/stager.py numbering)
+        self._night_ms = 0  # board time of lights-out (second 0 of the epoch features)
+        self._stage_s = -1  # uptime second the epoch features have been given (-1: night unset)
+        self._count = -1  # the latest 15-s activity count not yet given to the epoch features
+        self._sunrise_on = False
+
+    def _stages_step(self, now_ms):
+        """Every step: one heart-rate value per second of uptime into the epoch features, a
+        count per 15 s, stages out as they are ready; the smart wake and its sunrise."""
+        if self._stage_s < 0:
+            self._lights_out(now_ms)
+        hub = self.hub
+        if hub is not None:
+            c = hub.take_count()
+            if c >= 0:
+                self._count = c
+        while self._stage_s < self.up_s:
+            self._stage_s += 1
+            ef = self.epochs
+            if ef.seconds % COUNT_S == COUNT_S - 1:
+                # A count per 15 s of the night's own timeline (0 when the motion sensor gave
+                # none), so movement stays aligned with the heart rate.
+                ef.push_count(self._count if self._count > 0 else 0)
+                self._count = -1
+            ef.push_second(hub.hr_x10 if hub is not None else 0)
+            while ef.take_epoch():
+                self._publish_epoch(now_ms)
+        ev = self.wake.tick(now_ms)
+        if ev:
+            self._wake_event(now_ms, ev)
+        on = self.wake.sunrise_q15(now_ms) >= 0
+        if on != self._sunrise_on:
+            self._sunrise_on = on
+            if on:
+                self._light_sunrise(now_ms)
+            else:
+                self.renderer.set_mode(self.cfg["mode"])  # the alarm moved or was cleared
+
+    def _lights_out(self, now_ms):
+        self.epochs.reset()
+        if self.stager is not None:
+            self.stager.reset()
+        self._night_ms = now_ms
+        self._stage_s = self.up_s
+        self._count = -1
+
+    def _publish_epoch(self, now_ms):
+        ef = self.epochs
+        if self.stager is None:
+            return
+        st = self.stager
+        stage = st.update(ef.count_q8, ef.hr_q12, ef.epoch_n, ef.valid)
+        self.stage = stage
+        self.renderer.set_stage(stage)
+        p = st.prob_q15
+        t_s = ef.epoch_n * EPOCH_S
+        self.send(
+            proto.EPOCH,
+            {
+                "n": ef.epoch_n,
+                "t_s": t_s,
+                "delay_s": ef.seconds - t_s - EPOCH_S,
+                "stage": STAGE_NAMES[stage],
+                "valid": ef.valid,
+                "p": [(v * 100 + 16384) >> 15 for v in p],
+                "wake_lo": st.wake_lo_q10 / 1024,
+                "count": ef.count_q8 / 256,
+                "hr_feat": ef.hr_q12 / 4096,
+                "hr": ef.hr_x10 / 10 if ef.hr_x10 else None,
+                "hr_rel": ef.hr_rel_x10 / 10 if ef.hr_x10 else None,
+                "cov": ef.coverage_pct,
+                "scale": ef.scale,
+            },
+        )
+        start = self.clock.ticks_add(self._night_ms, t_s * 1000)
+        ev = self.wake.on_epoch(now_ms, start, stage)
+        if ev:
+            self._wake_event(now_ms, ev)
+
+    def _wake_event(self, now_ms, ev):
+        w = self.wake
+        diff = self.clock.ticks_diff
+        if ev == EV_WINDOW:
+            in_s = diff(w.alarm_ms, now_ms) // 1000
+            self.send(proto.EVENT, {"ev": "wake_window", "alarm_in_s": in_s})
+        elif ev == EV_WAKE:
+            self.send(
+                proto.EVENT,
+                {
+                    "ev": "wake",
+                    "reason": REASONS[w.reason],  # light, wake (already awake) or alarm
+                    "stage": STAGE_NAMES[w.stage] if w.stage >= 0 else None,
+                    "epoch_t_s": diff(w.epoch_ms, self._night_ms) // 1000,
+                    "full_in_s": diff(w.wake_at_ms(), now_ms) // 1000,
+                    "before_alarm_s": diff(w.alarm_ms, now_ms) // 1000,
+                },
+            )
+            self._light_sunrise(now_ms)
+        elif ev == EV_FULL:
+            self.send(proto.EVENT, {"ev": "wake_full"})
+
+    def _light_sunrise(self, now_ms):
+        """Start (or re-time) the light's sunrise so that it is full when the smart wake says."""
+        q = self.wake.sunrise_q15(now_ms)
+        left = self.clock.ticks_diff(self.wake.wake_at_ms(), now_ms)
+        if left < 1000:
+            left = 1000
+        if q <= 0:
+            self.renderer.start_sunrise(left)
+            return
+        # Already part-way up: a ramp as long as the whole would be, started that long ago.
+        total = left * FULL_Q15 // (FULL_Q15 - q) if q < FULL_Q15 else left
+        try:
+            self.renderer.start_sunrise(total, total - left)
+        except TypeError:  # a light engine without elapsed_ms: a fresh, short ramp
+            self.renderer.start_sunrise(left)
+
+    def sleep_payload(self, now_ms):
+        """The STATE frame's sleep fields (allocates: once per second)."""
+        w = self.wake
+        alarm = None
+        if w.state != WAKE_IDLE:
+            q = w.sunrise_q15(now_ms)
+            alarm = {
+                "state": WAKE_STATES[w.state],
+                "in_s": self.clock.ticks_diff(w.alarm_ms, now_ms) // 1000,
+                "window_min": w.window_ms // 60000,
+                "sunrise_pct": (q * 100) >> 15 if q >= 0 else None,
+            }
+        return {
+            "stage": STAGE_NAMES[self.stage] if self.stage >= 0 else None,
+            "epochs": self.stager.epochs if self.stager is not None else 0,
+            "night_s": self.epochs.seconds,
+            "alarm": alarm,
+        }
+
+    def _op_alarm(self, frame):
+        """{"op": "alarm", "in_min": 420, "window_min": 30} sets the smart wake (the sunrise ramp
+        is the light's sunrise_min); {"op": "alarm", "clear": true} removes it."""
+        a = frame.payload
+        if a.get("clear"):
+            self.wake.clear()
+            return None
+        if "in_min" in a:
+            ahead_ms = a["in_min"] * 60000
+        elif "in_s" in a:
+            ahead_ms = a["in_s"] * 1000
+        else:
+            return "alarm needs in_min (or in_s), or clear"
+        if not isinstance(ahead_ms, (int, float)) or not 1000 <= ahead_ms <= 86400000:
+            return "alarm: in_min must be 1 s .. 24 h ahead"
+        window = a.get("window_min", self.wake.window_ms // 60000)
+        ramp_min = self.cfg.get("sunrise_min", 30)
+        try:
+            ramp_ms = min(60, ramp_min) * 60000
+            self.wake.configure(int(window * 60000), ramp_ms, self.wake.finish_ms)
+            now = self._last_ms
+            self.wake.set_alarm(now, self.clock.ticks_add(now, int(ahead_ms)))
+        except (ValueError, TypeError) as e:
+            return str(e)
+        return None
+
+    def _op_night(self, frame):
+        """{"op": "night"}: lights-out now: a new night for the epoch features and the stages."""
+        self._lights_out(self._last_ms)
+        return None
 
 
 def run(board, safe=None, healthy=None, boots=0):

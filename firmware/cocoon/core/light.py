@@ -248,6 +248,7 @@ class Light:
         self._drift_q16 = 0  # festival palette position
         self._mode_t0 = 0  # when the current mode started (sunrise, nightlight)
         self._mode_ms = 0  # how long it runs
+        self._ext_sunrise = -1  # the smart wake's sunrise progress (Q15), -1: none
         self.configure(cfg or {})
 
     # ------------------------------------------------------------------ inputs
@@ -324,8 +325,26 @@ class Light:
         self._fade_level(self.cfg["fade_ms"])
 
     def start_sunrise(self, duration_ms=0):
-        """The smart wake's call: ramp to full light over duration_ms (0: sunrise_min)."""
+        """Ramp to full light over duration_ms (0: sunrise_min), timed by the light itself."""
+        self._ext_sunrise = -1
         self.set_mode("sunrise", duration_ms)
+
+    def set_sunrise_q15(self, progress_q15):
+        """The smart wake's sunrise, every frame: progress 0..32768 (SmartWake.sunrise_q15), or
+        -1 for none. From the first value >= 0 the light shows the sunrise at that progress; when
+        it goes back to -1 (alarm cleared) the configured mode returns, crossfaded."""
+        if progress_q15 >= 0:
+            if self._ext_sunrise < 0:
+                self.set_mode("sunrise")
+            self._ext_sunrise = progress_q15 if progress_q15 < 32768 else 32768
+        elif self._ext_sunrise >= 0:
+            self._ext_sunrise = -1
+            self.set_mode(self.cfg["mode"])
+
+    def _sunrise_q14(self, now_ms):
+        if self._ext_sunrise >= 0:
+            return self._ext_sunrise >> 1
+        return _frac_q14(_ticks_diff(now_ms, self._mode_t0), self._mode_ms)
 
     def set_stage(self, stage):
         """A new sleep stage (stager numbering): the palette fades over stage_fade_ms."""
@@ -364,7 +383,7 @@ class Light:
             mode = _OFF
         # Colour: sunrise and festival move every frame; the others only when told.
         if mode == _SUNRISE:
-            self._sunrise_stops(_frac_q14(_ticks_diff(now_ms, self._mode_t0), self._mode_ms))
+            self._sunrise_stops(self._sunrise_q14(now_ms))
             self._paint(self._to, self.n, self._stops, 0)
         elif mode == _FESTIVAL:
             self._paint(self._to, self.n, self._stops, self._drift_q16)
@@ -400,7 +419,7 @@ class Light:
         base = (self.bri * 16384) // 255
         stage = self.stage if 0 <= self.stage < 4 else 0
         if mode == _SUNRISE:
-            p = _frac_q14(_ticks_diff(now_ms, self._mode_t0), self._mode_ms)
+            p = self._sunrise_q14(now_ms)
             return (p * ((self.cfg["sunrise_bri"] * 16384) // 255)) >> 14
         base = (base * _STAGE_DIM[stage]) >> 8
         if mode == _NIGHTLIGHT:

@@ -336,3 +336,27 @@ def test_estimated_current_stays_within_budget_in_every_mode():
             lt.render(t, 20, f)
             assert 120 + n + sum(f) * 55 / 765.0 <= 600
     assert lt.cur.limited > 0
+
+
+def test_the_smart_wakes_sunrise_drives_the_light_and_hands_back():
+    n = 6
+    lt = Light(n, _cfg(bri=30, fade_ms=0))
+    f = bytearray(3 * n)
+    lt.set_sunrise_q15(-1)
+    t = _run(lt, f, 0, 200)
+    assert lt.mode == "pulse"
+    seen = []
+    for k in range(0, 32769, 2048):  # the smart wake's progress, frame by frame
+        lt.set_sunrise_q15(k)
+        t += 20
+        lt.render(t, 20, f)
+        seen.append(bytes(f))
+    assert lt.mode == "sunrise"
+    assert seen[1][1] * 4 <= seen[1][0]  # early: red
+    last = seen[-1]
+    assert last[0] >= last[1] >= last[2] > 0 and _lum(last) > 0.3  # end: bright warm white
+    lums = [_lum(x) for x in seen]
+    for i in range(len(lums) - 1):
+        assert lums[i + 1] >= lums[i] - 0.01  # one direction: a ramp, never a flash
+    lt.set_sunrise_q15(-1)  # alarm cleared: back to the configured mode
+    assert lt.mode == "pulse"
