@@ -249,6 +249,7 @@ class Light:
         self._mode_t0 = 0  # when the current mode started (sunrise, nightlight)
         self._mode_ms = 0  # how long it runs
         self._ext_sunrise = -1  # the smart wake's sunrise progress (Q15), -1: none
+        self._mode_skip_ms = 0  # start the next mode this far along (start_sunrise)
         self.configure(cfg or {})
 
     # ------------------------------------------------------------------ inputs
@@ -324,10 +325,13 @@ class Light:
         self._recolour(self.cfg["fade_ms"])
         self._fade_level(self.cfg["fade_ms"])
 
-    def start_sunrise(self, duration_ms=0):
-        """Ramp to full light over duration_ms (0: sunrise_min), timed by the light itself."""
+    def start_sunrise(self, duration_ms=0, elapsed_ms=0):
+        """Ramp to full light over duration_ms (0: sunrise_min), timed by the light itself;
+        elapsed_ms > 0 starts it that far along (a ramp re-timed part-way up)."""
         self._ext_sunrise = -1
         self.set_mode("sunrise", duration_ms)
+        if 0 < elapsed_ms < self._mode_ms:
+            self._mode_skip_ms = elapsed_ms
 
     def set_sunrise_q15(self, progress_q15):
         """The smart wake's sunrise, every frame: progress 0..32768 (SmartWake.sunrise_q15), or
@@ -376,7 +380,8 @@ class Light:
         self._advance(dt_ms)
         mode = self._mode
         if self._mode_t0 < 0:
-            self._mode_t0 = now_ms
+            self._mode_t0 = (now_ms - self._mode_skip_ms) & 0x3FFFFFFF
+            self._mode_skip_ms = 0
         if mode == _NIGHTLIGHT and _ticks_diff(now_ms, self._mode_t0) >= self._mode_ms:
             self.set_mode("off")  # the nightlight has faded out: off, with nothing left to fade
             self._mode_t0 = now_ms

@@ -360,3 +360,18 @@ def test_the_smart_wakes_sunrise_drives_the_light_and_hands_back():
         assert lums[i + 1] >= lums[i] - 0.01  # one direction: a ramp, never a flash
     lt.set_sunrise_q15(-1)  # alarm cleared: back to the configured mode
     assert lt.mode == "pulse"
+
+
+def test_a_sunrise_can_start_part_way_up():
+    n = 4
+    f = bytearray(3 * n)
+    full = Light(n, _cfg(bri=30, fade_ms=0))
+    _run(full, f, 0, 100)
+    full.start_sunrise(600000)
+    _run(full, f, 100, 100 + 300000, step=1000)  # 5 of 10 min
+    halfway = _lum(f)
+    late = Light(n, _cfg(bri=30, fade_ms=0))
+    _run(late, f, 0, 100)
+    late.start_sunrise(600000, 300000)  # re-timed: already 5 min along
+    _run(late, f, 100, 1100, step=1000)
+    assert abs(_lum(f) - halfway) < 0.02 and halfway > 0.02
