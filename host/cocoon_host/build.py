@@ -110,6 +110,15 @@ def build_id(files: list[tuple[str, bytes]]) -> str:
     return h.hexdigest()[:12]
 
 
+BUILD_FILE = "build.txt"  # cocoon/version.py reads it: the build id a board reports in HELLO
+
+
+def slot_files(target: str = "esp32", march: str | None = "xtensawin") -> list[tuple[str, bytes]]:
+    """Everything that goes into a firmware slot: the compiled files plus build.txt (its id)."""
+    files = build_firmware(target, march)
+    return files + [(BUILD_FILE, (build_id(files) + "\n").encode())]
+
+
 def unix_port_march() -> str:
     """The native architecture of the installed MicroPython unix port (x64 on a PC)."""
     exe = Path(sys.executable).parent / "micropython"
@@ -132,7 +141,7 @@ def install_into_folder(folder: Path, target: str = "sim", march: str | None = "
     naming `a` (docs/design.md, Flashing). The virtual board (`cocoon sim`) starts from this.
     """
     folder = Path(folder)
-    files = build_firmware(target, march)
+    files = slot_files(target, march)
     slot = folder / "fw" / "a"
     if slot.exists():
         shutil.rmtree(slot)
@@ -143,7 +152,7 @@ def install_into_folder(folder: Path, target: str = "sim", march: str | None = "
     for name, data in root_files():
         (folder / name).write_bytes(data)
     (folder / "fw" / "active").write_text("a")
-    return build_id(files)
+    return build_id([f for f in files if f[0] != BUILD_FILE])
 
 
 def main(argv: list[str] | None = None) -> int:

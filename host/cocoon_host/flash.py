@@ -164,9 +164,8 @@ def make_plan(info: dict[str, Any], target: str | None = None) -> Plan:
         raise CocoonError(f"unknown native architecture {arch} on the board", "update mpremote")
     march = build.MPY_ARCH_NAMES[arch]
     target = target or ("esp32" if info.get("platform") == "esp32" else "sim")
-    files = build.build_firmware(target, march)
-    bid = build.build_id(files)
-    files.append((build_version_file(), (bid + "\n").encode()))
+    files = build.slot_files(target, march)
+    bid = dict(files)[build.BUILD_FILE].decode().strip()
     want = {name: sha256_hex(data) for name, data in files}
     active = info.get("active") if info.get("active") in SLOTS else None
     slots = info.get("slots") or {}
@@ -196,12 +195,6 @@ def make_plan(info: dict[str, Any], target: str | None = None) -> Plan:
             plan.send.append(name)
     plan.remove = sorted(f"/fw/{plan.slot}/{name}" for name in have if name not in want)
     return plan
-
-
-def build_version_file() -> str:
-    from cocoon import version
-
-    return version.BUILD_FILE
 
 
 class Flasher:

@@ -185,3 +185,12 @@ def test_the_transport_subclass_sets_what_serial_transport_sets():
     parent = {name for name in parent if "." not in name}  # self.serial.dtr etc. are not new
     mine = inspect.getsource(flash.Transport.__init__)
     assert parent and all(f"self.{name}" in mine for name in parent), parent
+
+
+def test_the_host_and_the_firmware_agree_on_version_and_build_file():
+    import tomllib
+    from cocoon import version
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert version.VERSION == project["version"]
+    assert version.BUILD_FILE == build.BUILD_FILE
