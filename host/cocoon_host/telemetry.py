@@ -105,6 +105,7 @@ class Link:
         self.ser: serial.SerialBase | None = None
         self.up = False
         self.bytes_in = 0
+        self._first = b""
         self._opened_at = 0.0
         self._next_try = 0.0
         self.connects = 0
@@ -122,7 +123,9 @@ class Link:
 
     def _lost(self, why: str) -> None:
         quick = time.monotonic() - self._opened_at < REFUSED_WITHIN_S
-        if self.connects == 1 and self.bytes_in == 0 and quick and portmod.is_socket(self.url):
+        # A virtual board with a client already says "busy: ..." and hangs up; others just hang up.
+        refused = self.bytes_in == 0 or self._first.startswith(b"busy")
+        if self.connects == 1 and refused and quick and portmod.is_socket(self.url):
             self.close()
             raise CocoonError(
                 f"{self.url} closed the connection at once: the board already has a client",
@@ -151,6 +154,8 @@ class Link:
         except (serial.SerialException, OSError) as e:
             self._lost(str(e) or type(e).__name__)
             return b""
+        if self.bytes_in < 64:
+            self._first += data[: 64 - self.bytes_in]
         self.bytes_in += len(data)
         return data
 

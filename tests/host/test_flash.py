@@ -136,6 +136,17 @@ def test_a_second_client_on_a_busy_virtual_board_is_one_clear_line(blank_board):
         holder.close()
 
 
+def test_telemetry_from_a_busy_virtual_board_is_one_clear_line(blank_board):
+    sim, _ = blank_board
+    host, port = sim.url.removeprefix("socket://").rsplit(":", 1)
+    holder = socket.create_connection((host, int(port)))
+    try:
+        proc = cocoon("telemetry", "--port", sim.url, "--seconds", "3")
+        one_clear_line(proc, "already has a client", "close the other")
+    finally:
+        holder.close()
+
+
 def test_nobody_listening_is_one_clear_line():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
