@@ -82,32 +82,34 @@ def micropython_exe() -> str:
 
 
 class Pacer:
-    """A token bucket: at most rate bytes per second, bursts of a few milliseconds."""
+    """The line's own clock: a byte goes when the line would have finished sending the one before.
+
+    line_t is when the line is free again. While bytes wait, it runs on by 1/rate per byte even if
+    the runner wakes up late (it catches up, so the throughput is exact); once nothing waits, it is
+    brought up to now, so an idle line gives no burst: a byte takes its 10 bits of time, as a UART.
+    """
 
     def __init__(self, rate_bps: float | None):
         self.rate = rate_bps
-        # 20 ms of line time: a busy host that wakes late loses no throughput, and no burst is
-        # longer than a UART's FIFO drains in a scheduler tick.
-        self.capacity = max(64.0, rate_bps * 0.02) if rate_bps else 0.0
-        self.credit = self.capacity
-        self.t = time.monotonic()
+        self.line_t = time.monotonic()
+
+    def idle(self, now: float) -> None:
+        self.line_t = max(self.line_t, now)
 
     def allowance(self, now: float) -> int:
         if self.rate is None:
             return 1 << 30
-        self.credit = min(self.capacity, self.credit + (now - self.t) * self.rate)
-        self.t = now
-        return int(self.credit)
+        return int((now - self.line_t) * self.rate)
 
     def consume(self, n: int) -> None:
         if self.rate is not None:
-            self.credit -= n
+            self.line_t += n / self.rate
 
-    def wait_s(self) -> float:
+    def wait_s(self, now: float) -> float:
         """Time until one more byte may go."""
         if self.rate is None:
             return 0.0
-        return max(0.0005, (1.0 - self.credit) / self.rate)
+        return max(0.0002, self.line_t + 1.0 / self.rate - now)
 
 
 def _set_pdeathsig() -> None:
@@ -368,8 +370,10 @@ class VirtualBoard:
         self._pump_in(now)
         self._pump_out(now)
         timeout = max_wait
-        if (self.out_q and self.out_pacer.rate) or (self.in_q and self.in_pacer.rate):
-            timeout = min(timeout, max(self.out_pacer.wait_s(), self.in_pacer.wait_s()))
+        if self.out_q and self.out_pacer.rate:
+            timeout = min(timeout, self.out_pacer.wait_s(now))
+        if self.in_q and self.in_pacer.rate:
+            timeout = min(timeout, self.in_pacer.wait_s(now))
         if self.pending_boot:
             timeout = min(timeout, max(0.0, self.pending_boot[0] - now))
         if self.opts.until_s is not None and self.opts.speed_milli:
@@ -480,6 +484,7 @@ class VirtualBoard:
         """Deliver queued host bytes to the board at the link's pace; Ctrl-C may become SIGINT."""
         c = self.child
         if not self.in_q:
+            self.in_pacer.idle(now)
             return
         if c is None:
             if self.discard_input:
@@ -540,6 +545,7 @@ class VirtualBoard:
             except OSError:
                 self.pty_q.clear()
         if not self.out_q:
+            self.out_pacer.idle(now)
             return
         n = min(len(self.out_q), self.out_pacer.allowance(now))
         if n <= 0:
@@ -707,7 +713,7 @@ class VirtualBoard:
         while self.out_q and self.client is not None and time.monotonic() < deadline:
             self._pump_out(time.monotonic())
             if self.out_q:
-                time.sleep(min(0.01, self.out_pacer.wait_s() or 0.001))
+                time.sleep(min(0.01, self.out_pacer.wait_s(time.monotonic()) or 0.001))
 
     def close(self) -> None:
         if self.child is not None:

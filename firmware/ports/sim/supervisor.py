@@ -586,7 +586,10 @@ def raw_paste(command):
     buf = bytearray()
     remain = RAW_PASTE_WINDOW
     while True:
-        c = getc()
+        # The host is sending: a plain blocking read, one system call a byte instead of two.
+        if _read(_one, 1) != 1:
+            raise _Gone()
+        c = _one[0]
         if c == 3 or c == 4:
             tx(b"\x04")  # end of data, acknowledged
             if c == 3:
