@@ -251,7 +251,7 @@ def run(args: argparse.Namespace) -> int:
         board.close()
         raise
     opts.fs = fs
-    stop_signals = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+    stop_signals = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGHUP: "SIGHUP"}
     old = {s: signal.getsignal(s) for s in stop_signals}
     for s, name in stop_signals.items():
         signal.signal(s, lambda *_a, _n=name: board.stop(_n))
