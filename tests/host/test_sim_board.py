@@ -99,18 +99,23 @@ def test_sigterm_ends_the_board_and_leaves_no_process():
     sim = SimProcess(["--blank"]).start()
     pid = sim.proc.pid
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    assert children, "the runner should have started the interpreter"
+    assert children and all(_board_running(c) for c in children)
     err = sim.stop()
     assert "stopped (SIGTERM)" in err
     folder = re.search(r"filesystem (\S+) \(temporary\)", err).group(1)
     assert not Path(folder).exists()  # the temporary filesystem is removed
     for child in children:
-        assert not Path(f"/proc/{child}").exists() or _is_zombie_of_someone_else(child)
+        assert not _board_running(child)
 
 
-def _is_zombie_of_someone_else(pid: str) -> bool:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return stat.split(") ", 1)[1].startswith("Z")
+def _board_running(pid: str) -> bool:
+    """Is this pid (still) a virtual board's interpreter, alive? (pids may be reused)"""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1][:1]
+    except OSError:
+        return False
+    return b"supervisor.py" in cmdline and state != "Z"
 
 
 def test_until_stops_by_itself_at_that_virtual_time(tmp_path):
@@ -216,6 +221,7 @@ def test_the_runner_dying_takes_the_board_with_it():
     sim = SimProcess(["--blank"]).start()
     pid = sim.proc.pid
     child = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0]
+    assert _board_running(child)
     os.kill(pid, signal.SIGKILL)  # no chance to clean up: the board must still go
     sim.stop()
-    assert wait_for(lambda: not Path(f"/proc/{child}").exists(), 10)
+    assert wait_for(lambda: not _board_running(child), 10)
