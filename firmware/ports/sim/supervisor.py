@@ -669,13 +669,12 @@ def setup():
     os.mount(os.VfsPosix(OPT["fs"]), "/")
     os.chdir("/")
     sys.path[:] = ["", ".frozen", "/lib"]
-    return vmachine
 
 
 def main():
     hostctl.open(int(OPT["ctl"]), int(OPT["ack"]))
     try:
-        vmachine = setup()
+        setup()
     except ValueError as e:  # a bad option or scenario: the runner prints it as one line
         hostctl.fatal(str(e))
     except Exception as e:  # a bug in a sim part: name it
@@ -683,14 +682,12 @@ def main():
     hostctl.send("ready")
     mode = OPT.get("mode", FRIENDLY)
     try:
-        vmachine.set_repl_mode(mode)
         ret = run_file("boot.py")
         if ret == OK_EXIT and mode == FRIENDLY:
             ret = run_file("main.py")
         if ret & FORCED_EXIT:
             soft_reset(mode)
         while True:
-            vmachine.set_repl_mode(mode)
             nxt = raw() if mode == RAW else friendly()
             if nxt == SOFT:
                 soft_reset(mode)

@@ -27,16 +27,11 @@ PinBase = _unix_machine.PinBase
 time_pulse_us = _unix_machine.time_pulse_us
 
 _state = {"cause": PWRON_RESET, "freq": 240000000, "uid": b"\x02\xcc\x00\x00\x00\x01"}
-_mode = ["friendly"]  # the REPL mode, kept by the supervisor: a soft reset returns to it
 
 
 def configure(reset_cause, uid):
     _state["cause"] = reset_cause
     _state["uid"] = uid
-
-
-def set_repl_mode(mode):
-    _mode[0] = mode
 
 
 def reset():
@@ -45,10 +40,8 @@ def reset():
 
 
 def soft_reset():
-    import sys
-
-    sys.stdout.write("MPY: soft reboot\r\n")
-    hostctl.reset("soft", _mode[0], vclock._clock.world_us())
+    """As on the ESP32: SystemExit, which the REPL turns into a soft reset once it is reported."""
+    raise SystemExit()
 
 
 def reset_cause():
