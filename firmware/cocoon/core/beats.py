@@ -22,12 +22,17 @@ Integers only, streaming, allocation-free per sample (state in ints and array('i
    no interval). Beat-sized candidates half-way, window after window, mean the tracker runs at half
    the rate: it starts over, as it does after three missed beats. Beats are known ~1 s after they
    happen (filters, the centred decision, the window); their times are exact.
-4. Quality (0..100): the share of the last 8 windows with a clean beat, zero without finger contact
-   (DC too low or the ADC clipping) or without a beat for 2.5 intervals. Below QUALITY_MIN the
-   heart rate and RMSSD read 0: "no reading" rather than a wrong number.
-Times are us on the sensor's sample timeline, wrapped at 2^30 like ticks_us (use ticks_diff). Epoch
-sums (intervals, squared successive differences, time with a reading) feed the sleep stages:
-take_epoch() returns and clears them.
+4. Quality (0..100): the share of the last 8 windows with a clean beat (one clear candidate,
+   nothing beat-sized before it, the interval within 20 % of the reference: Malik's artefact
+   rule), zero without finger contact (DC too low or the ADC clipping) or without a beat for 2.5
+   intervals, and held below QUALITY_MIN unless the slope repeats itself one interval later
+   (autocorrelation over 8 s, checked every 2 s, two checks in a row). Below QUALITY_MIN the heart
+   rate and RMSSD read 0: "no reading" rather than a wrong number (on white noise a number shows
+   about 2 % of the time).
+Times are us on the sensor's sample timeline, wrapped at 2^30 like ticks_us (use ticks_diff).
+Epoch sums take the clean intervals that a periodicity check has confirmed; an epoch has a heart
+rate when they span half of it (take_epoch() returns and clears them).
+Tuning: on synthetic signals and the odd-numbered subjects of ../shared/data/welltory-ppg only.
 """
 
 from array import array
@@ -45,6 +50,11 @@ _RMS_N = const(16)  # successive differences kept for RMSSD
 _IBI_MIN_MS = const(250)  # 240 bpm
 _IBI_MAX_MS = const(2000)  # 30 bpm
 _SSD_CAP = const(1 << 29)
+_AC_HZ = const(25)  # the periodicity check works on the slope at 25 samples/s
+_AC_N = const(200)  # over the last 8 s
+_AC_SIZE = const(256)
+_AC_EVERY = const(50)  # every 2 s
+_AC_MAX = const(1023)  # slope scaled into 10 bits: centred products < 2^21, sums < 2^29
 _NONE = const(-1)
 
 
@@ -63,6 +73,8 @@ class BeatDetector:
         peak_ms=110,
         beat_ms=900,
         offset_q8=8,
+        regular_q8=51,
+        periodic_pct=25,
     ):
         if not 2500 <= period_us <= 40000:
             raise ValueError("BeatDetector: 25..400 samples/s")
@@ -74,6 +86,8 @@ class BeatDetector:
         self._h1 = max(1, (rate_sps * peak_ms + 1000) // 2000)  # half "peak" window
         self._h2 = max(self._h1 + 1, (rate_sps * beat_ms + 1000) // 2000)  # half "beat" window
         self._offset_q8 = offset_q8  # threshold offset: this share (Q8) of the mean slope
+        self._regular_q8 = regular_q8  # largest deviation from the reference, Q8 of it
+        self._periodic_min = periodic_pct  # below: the slope does not repeat, no reading
         size = 1
         while size < self._w + self._d + 2:
             size <<= 1
@@ -97,6 +111,9 @@ class BeatDetector:
         self._cand_t = array("i", [0] * 8)  # the last candidates while no chain exists (ring)
         self._cand_a = array("i", [0] * 8)
         self._beats = array("i", [0] * 8)  # beat times not yet taken (ring)
+        self._ac = array("i", [0] * _AC_SIZE)  # decimated, scaled slope for the periodicity check
+        self._ac_every = max(1, rate_sps // _AC_HZ)
+        self._warm_n = 2 * self._h2 + self._w + self._d  # filters still settling
         self.reset()
 
     def reset(self):
@@ -124,6 +141,7 @@ class BeatDetector:
         self._best_t = _NONE  # best candidate in the current window
         self._best_a = 0
         self._best_score = 0
+        self._second_a = 0  # the strongest other candidate in the window
         self._early_big = False
         self._early_any = False
         self._since_beat_us = 0
@@ -146,6 +164,17 @@ class BeatDetector:
         self.beats_total = 0
         self.accepted_total = 0
         self._stale_limit_us = 3000000
+        self._ac_head = 0
+        self._ac_n = 0
+        self._ac_tick = 0
+        self._ac_new = 0
+        self._aperiodic = 0  # periodicity checks in a row that failed
+        self._periodic_ok = 0  # ... and that passed
+        self._pend_n = 0  # intervals waiting for the next periodicity check
+        self._pend_ibi_ms = 0
+        self._pend_pairs = 0
+        self._pend_ssd = 0
+        self.periodic_pct = 0  # the slope's correlation with itself one interval later
         self._epoch_clear()
 
     def _epoch_clear(self):
@@ -163,7 +192,10 @@ class BeatDetector:
         n = self.epoch_beats
         cov = self.epoch_reading_us // (self.epoch_us // 100) if self.epoch_us >= 100 else 0
         cov = min(100, cov)
-        ok = cov >= EPOCH_READING_MIN
+        # the validated intervals must span EPOCH_READING_MIN % of the epoch
+        ok = self.epoch_us >= 100000 and self.epoch_ibi_ms * 100 >= (
+            self.epoch_us // 1000 * EPOCH_READING_MIN
+        )
         mean = self.epoch_ibi_ms // n if n and ok else 0
         rmssd = isqrt(self.epoch_ssd // self.epoch_pairs) if self.epoch_pairs and ok else 0
         out = (n, mean, rmssd, cov)
@@ -237,6 +269,10 @@ class BeatDetector:
             if self._n < 0x3FFFFFFF:
                 self._n += 1
             self._contact(x, dc)
+            self._ac_tick += 1
+            if self._ac_tick >= self._ac_every and self._n > self._warm_n:
+                self._ac_tick = 0
+                self._ac_push(v)
             self._step(j)
         self._i = i
         self._j = j
@@ -417,6 +453,8 @@ class BeatDetector:
         self._early_any = False
         self._halfrate = 0
         self._emit(t)
+        self._ac_new = 0
+        self._periodicity()
 
     def _restart(self):
         self._chain = False
@@ -448,13 +486,20 @@ class BeatDetector:
         weight_q8 = 256 - (off // 1000) * 128 // (self.ref_ibi_ms * 3 // 10 + 1)
         score = (a * weight_q8) >> 8
         if score > self._best_score or self._best_t == _NONE:
+            if self._best_t != _NONE and self._best_a > self._second_a:
+                self._second_a = self._best_a
             self._best_t = t
             self._best_a = a
             self._best_score = score
+        elif a > self._second_a:
+            self._second_a = a
 
     def _close_window(self):
         t = self._best_t
-        clean = t != _NONE and not self._early_any
+        # Clean: one clear candidate where the beat was due, nothing beat-sized before it. Noise
+        # offers several similar candidates in most windows, so it seldom gives a reading.
+        clean = t != _NONE and not self._early_any and 3 * self._second_a < 2 * self._best_a
+        self._second_a = 0
         self._halfrate = ((self._halfrate << 1) | (1 if self._early_big else 0)) & 0xFF
         self._early_big = False
         self._early_any = False
@@ -469,9 +514,18 @@ class BeatDetector:
         a = self._best_a
         self._best_t = _NONE
         self._best_score = 0
+        ibi_ms = (ticks_diff(t, self._base_t) + 500) // 1000
+        if self._misses == 0:
+            # Regular: within regular_q8 (20 %) of the reference, Malik's rule for artefacts in
+            # RR series (Malik et al., Eur Heart J 17(3) 1996). Noise picked by the window
+            # rarely stays this close; irregular intervals stay out of the epoch sums.
+            ref = self.ref_ibi_ms
+            off = ibi_ms - ref if ibi_ms > ref else ref - ibi_ms
+            if off * 256 > ref * self._regular_q8:
+                clean = False
         self._decide(clean)
         if self._misses == 0:
-            self._accept((ticks_diff(t, self._base_t) + 500) // 1000, clean)
+            self._accept(ibi_ms, clean)
         else:
             self._prev_ibi = 0  # the first beat after a miss starts a new run of intervals
         self._misses = 0
@@ -506,13 +560,26 @@ class BeatDetector:
         self._prev_ibi = ibi_ms
         self._push_ibi(ibi_ms)
         self._update_quality()
-        if not clean or self.quality < QUALITY_MIN:
-            return  # the epoch keeps the intervals a reading would have shown
-        self.epoch_beats += 1
-        self.epoch_ibi_ms += ibi_ms
+        if not clean or _popcount(self._bits) * 100 // 8 < QUALITY_MIN:
+            return
+        # Held until the next periodicity check, whose 8-s window covers it, says the slope
+        # repeats: then it joins the epoch; otherwise it is dropped.
+        self._pend_n += 1
+        self._pend_ibi_ms += ibi_ms
         if dd >= 0:
-            self.epoch_pairs += 1
-            self.epoch_ssd = min(_SSD_CAP, self.epoch_ssd + dd)
+            self._pend_pairs += 1
+            self._pend_ssd = min(_SSD_CAP, self._pend_ssd + dd)
+
+    def _commit(self, keep):
+        if keep:
+            self.epoch_beats += self._pend_n
+            self.epoch_ibi_ms += self._pend_ibi_ms
+            self.epoch_pairs += self._pend_pairs
+            self.epoch_ssd = min(_SSD_CAP, self.epoch_ssd + self._pend_ssd)
+        self._pend_n = 0
+        self._pend_ibi_ms = 0
+        self._pend_pairs = 0
+        self._pend_ssd = 0
 
     def _push_ibi(self, ibi_ms):
         self._ibis[self._ibi_head] = ibi_ms
@@ -528,10 +595,76 @@ class BeatDetector:
         self._bits = ((self._bits << 1) | (1 if clean else 0)) & 0xFF
         self._update_quality()
 
+    def _ac_push(self, v):
+        # Scale the slope so its running mean lands near 64 (a beat's peak near 256-512): 10 bits
+        # keep the sums within 31 bits.
+        mean = self._mean_q4 >> 4
+        shift = 0
+        while mean > 63:
+            mean >>= 1
+            shift += 1
+        v >>= shift
+        self._ac[self._ac_head] = v if v < _AC_MAX else _AC_MAX
+        self._ac_head = (self._ac_head + 1) % _AC_SIZE
+        if self._ac_n < _AC_SIZE:
+            self._ac_n += 1
+        self._ac_new += 1
+        if self._ac_new >= _AC_EVERY:
+            self._ac_new = 0
+            self._periodicity()
+
+    def _periodicity(self):
+        """Correlation (%) of the last (up to) 8 s of slope with itself about one reference
+        interval later (the best of 5 lags 40 ms apart): a pulse repeats, noise does not (an
+        autocorrelation signal-quality index, as in Li and Clifford, Physiol. Meas. 33(9) 2012)."""
+        lag0 = (self.ref_ibi_ms * _AC_HZ + 500) // 1000
+        m = self._ac_n if self._ac_n < _AC_N else _AC_N
+        if not self._chain or lag0 < 4:
+            self.periodic_pct = 0
+            self._periodic_ok = 0
+            self._commit(False)
+            self._update_quality()
+            return
+        if m < _AC_N // 2 or m < 3 * lag0 + 2:
+            return  # too little slope yet (just after the start): decide at the next check
+        ac = self._ac
+        start = self._ac_head - m
+        total = 0
+        for k in range(m):
+            total += ac[(start + k) % _AC_SIZE]
+        mean = total // m
+        best = -100
+        for lag in range(lag0 - 2, lag0 + 3):
+            num = 0
+            den = 0
+            for k in range(m - lag):
+                a = ac[(start + k) % _AC_SIZE] - mean
+                b = ac[(start + k + lag) % _AC_SIZE] - mean
+                num += a * b
+                den += (a * a + b * b) >> 1
+            r = num * 100 // den if den > 0 else 0
+            if r > best:
+                best = r
+        self.periodic_pct = best
+        self._commit(best >= self._periodic_min)
+        if best < self._periodic_min:
+            self._periodic_ok = 0
+            self._aperiodic += 1
+            if self._aperiodic >= 3:  # 6 s of picks that do not repeat: a wrong chain
+                self._aperiodic = 0
+                self._restart()
+                return
+        else:
+            self._aperiodic = 0
+            self._periodic_ok += 1  # a reading needs two checks in a row (4 s) to pass
+        self._update_quality()
+
     def _update_quality(self):
         q = _popcount(self._bits) * 100 // 8
         if not self.contact or self._ibi_n == 0:
             q = 0
+        elif self._periodic_ok < 2 and q >= QUALITY_MIN:
+            q = QUALITY_MIN - 1  # regular-looking picks from a signal that does not repeat
         self.quality = q
         if q >= QUALITY_MIN:
             total = 0
