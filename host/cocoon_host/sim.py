@@ -146,6 +146,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="MS",
         help="start ticks_ms() at MS instead of 0 (e.g. 1073700000: wraps 42 s after boot)",
     )
+    world.add_argument(
+        "--heap-kb",
+        type=int,
+        metavar="KB",
+        help="the interpreter's heap (default 2048); the sim's own parts share it, and 64-bit "
+        "objects take about twice the room they take on the ESP32",
+    )
     p.add_argument("-v", "--verbose", action="store_true", help="log resets and link events")
 
 
@@ -211,6 +218,8 @@ def options_from_args(args: argparse.Namespace, fs: Path) -> SimOptions:
         raise CocoonError(f"--leds {args.leds} is out of range", "use 1..2000")
     if args.id is not None and not 0 <= args.id <= 0xFFFF:
         raise CocoonError(f"--id {args.id} is out of range", "use 0..65535")
+    if args.heap_kb is not None and not 64 <= args.heap_kb <= 1 << 20:
+        raise CocoonError(f"--heap-kb {args.heap_kb} is out of range", "use 64..1048576")
     if args.wdt_ms < 0:
         raise CocoonError("--wdt-ms must be 0 (no watchdog) or more", "e.g. --wdt-ms 8000")
     if args.record_leds is not None and args.record_leds.is_dir():
@@ -237,6 +246,7 @@ def options_from_args(args: argparse.Namespace, fs: Path) -> SimOptions:
         epoch_s=_parse_start(args.start_time),
         ticks_offset_ms=args.ticks_offset_ms,
         verbose=args.verbose,
+        heap_kb=args.heap_kb,
     )
 
 

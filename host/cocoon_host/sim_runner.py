@@ -72,6 +72,7 @@ class SimOptions:
     ticks_offset_ms: int = 0
     verbose: bool = False
     micropython: str = ""
+    heap_kb: int | None = None  # the interpreter's heap; None: the unix port's default (2 MB)
 
 
 def micropython_exe() -> str:
@@ -132,8 +133,10 @@ class Child:
         ctl_r, ctl_w = os.pipe()
         ack_r, ack_w = os.pipe()
         rec_r, rec_w = os.pipe() if opts.record_leds else (-1, -1)
+        heap = ["-X", f"heapsize={opts.heap_kb}k"] if opts.heap_kb else []
         args = [
             opts.micropython or micropython_exe(),
+            *heap,
             str(SUPERVISOR),
             "--fs", str(opts.fs),
             "--ctl", str(ctl_w),

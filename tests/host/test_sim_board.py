@@ -76,11 +76,18 @@ def test_a_bad_scenario_is_one_clear_line():
     assert "could not start" in line and "no-such-sleeper" in line
 
 
-def test_blank_board_has_an_empty_filesystem(tmp_path):
-    with SimProcess(["--blank"]) as sim:
-        r = mpremote(sim.url, "exec", "import os; print(sorted(os.listdir('/')))")
-        assert r.returncode == 0, r.stderr
-        assert r.stdout.strip() == "[]"
+def test_blank_board_has_an_empty_filesystem_and_the_heap_asked_for(tmp_path):
+    with SimProcess(["--blank", "--heap-kb", "256"]) as sim:
+        r = mpremote(
+            sim.url,
+            "exec",
+            "import os, gc; gc.collect()\n"
+            "print(sorted(os.listdir('/')), gc.mem_free() + gc.mem_alloc())",
+        )
+    assert r.returncode == 0, r.stderr
+    listing, heap = r.stdout.rsplit(" ", 1)
+    assert listing == "[]"
+    assert 200 * 1024 < int(heap) <= 256 * 1024
 
 
 def test_default_board_holds_the_repository_firmware():
