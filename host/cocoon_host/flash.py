@@ -372,6 +372,8 @@ class Flasher:
             for frame in parser.feed(data):
                 if frame.type == proto.HELLO:
                     return frame.payload, time.monotonic() - t0, tail
+            if tail.rstrip().endswith(b">>>"):
+                break  # main.py ended at the REPL prompt without a HELLO: none will come
         return None, time.monotonic() - t0, tail
 
 
@@ -394,6 +396,8 @@ def _hello_missing(url: str, timeout_s: float, tail: bytes) -> CocoonError:
     lines = [line for line in text.split("\n") if line.strip()]
     errors = [line for line in lines if "Error" in line or "Exception" in line]
     what = f"the board did not send HELLO within {timeout_s:g} s after the reset"
+    if tail.rstrip().endswith(b">>>"):
+        what = "the firmware did not start after the reset (main.py ended without a HELLO)"
     if errors:
         return CocoonError(
             f"{what}: it stopped with {errors[-1].strip()!r}",
