@@ -125,6 +125,24 @@ def test_a_main_py_that_never_says_hello_is_one_clear_error(blank_board, monkeyp
     flash.flash(sim.url, out=open(os.devnull, "w"))
 
 
+def test_a_crash_looping_board_boots_into_safe_mode_then_tries_again(blank_board):
+    sim, fs = blank_board
+    flash.flash(sim.url, out=open(os.devnull, "w"))
+    (fs / "fw" / "boots").write_text("10\n")  # as if 10 boots in a row had crashed early
+    hellos = []
+    for _ in range(2):
+        f = flash.Flasher(sim.url, 115200, out=open(os.devnull, "w"))
+        try:
+            f.connect()
+            hello, _, _ = f.reset_and_wait_hello(30)
+        finally:
+            f.close()
+        hellos.append(hello)
+    assert hellos[0] is not None and hellos[0]["safe"].startswith("10 boots in a row")
+    assert hellos[1] is not None and hellos[1]["safe"] is None  # the next reset tries again
+    assert (fs / "fw" / "boots").read_text().strip() == "1"
+
+
 def test_a_second_client_on_a_busy_virtual_board_is_one_clear_line(blank_board):
     sim, _ = blank_board
     host, port = sim.url.removeprefix("socket://").rsplit(":", 1)
