@@ -1,0 +1,101 @@
+# Properties of the phase-sync loop under arbitrary input (hypothesis; CPython only): the band, the
+# per-tick step limit, no backwards motion, no exceptions, K = 0 equals no peers, and the fast
+# path equals the reference on every sequence.
+import phasesync_cases as pc
+import phasesync_float as pf
+import phasesync_golden as golden
+from cocoon.core import phasesync as ps
+from cocoon.core.phasesync_ref import RefPhaseSync
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+I32 = st.integers(-(2**31), 2**31 - 1)
+U32 = st.integers(0, 2**32 - 1)
+
+EVENT = st.one_of(
+    st.tuples(st.just("adv"), st.integers(0, 300)),
+    st.tuples(st.just("beat"), I32),
+    st.tuples(st.just("beat"), st.integers(0, 3000)),
+    st.tuples(st.just("peer"), st.integers(0, 7), U32, U32, I32),
+    st.tuples(st.just("drop"), st.integers(0, 7)),
+    st.tuples(st.just("breathe"), st.integers(20, 300), st.integers(20, 300), st.integers(0, 60)),
+    st.tuples(st.just("heart")),
+)
+
+
+@st.composite
+def configs(draw):
+    slew = draw(st.integers(1, ps.MAX_SLEW_MHZ))
+    gate = draw(st.integers(656, 32768))
+    kw = {
+        "tick_us": draw(st.sampled_from((1000, 5000, 10_000, 20_000))),
+        "ratio": draw(st.integers(1, 8)),
+        "max_slew_mhz": slew,
+        "coupling_mhz": draw(st.integers(0, slew)),
+        "alpha_q15": draw(st.integers(0, 32768)),
+        "beta_q15": draw(st.integers(0, 32768)),
+        "gate_q16": gate,
+        "lock_err_q16": draw(st.integers(1, gate)),
+        "slew_tau_ms": draw(st.integers(10, 5000)),
+        "lock_n": draw(st.integers(1, 5)),
+        "unlock_n": draw(st.integers(1, 5)),
+    }
+    return kw
+
+
+def check_invariants(sync):
+    c, s = sync.cfg, sync.st
+    assert c[ps.C_FMIN] <= s[ps.S_FREQ] <= c[ps.C_FMAX]
+    assert 0 <= s[ps.S_MAXSTEP] <= c[ps.C_MAXSTEP]
+    assert abs(s[ps.S_CORR]) < 2**30
+    assert s[ps.S_LOCK] in (ps.FREE, ps.ACQUIRE, ps.LOCKED, ps.HOLDOVER)
+
+
+@settings(max_examples=150, deadline=None)
+@given(configs(), st.lists(EVENT, max_size=40))
+def test_band_step_limit_and_no_exceptions(kw, events):
+    sync = ps.PhaseSync(**kw)
+    hi = sync.cfg[ps.C_FMAX] + sync.cfg[ps.C_MAXSTEP]
+    for ev in events:
+        if ev[0] == "adv":
+            for _ in range(ev[1]):  # tick by tick, to see every step
+                before = sync.st[ps.S_PHASE] & 0xFFFFFFFF
+                sync.advance(1)
+                moved = (sync.st[ps.S_PHASE] - before) & 0xFFFFFFFF
+                assert moved <= hi  # never faster than the band plus the step limit
+                assert abs(sync.st[ps.S_STEP]) <= sync.cfg[ps.C_MAXSTEP]
+        else:
+            verdict = pc.apply(sync, ev)
+            assert verdict in (None, ps.IGNORED, ps.ACCEPTED, ps.REJECTED)
+        check_invariants(sync)
+    assert 0 <= sync.phase_q16() < 65536 and 0 <= sync.shaped_q16() < 65536
+
+
+@settings(max_examples=150, deadline=None)
+@given(configs(), st.lists(EVENT, max_size=60))
+def test_fast_path_equals_reference_on_any_sequence(kw, events):
+    sync = ps.PhaseSync(**kw)
+    modes = ps.PhaseSync(**kw)
+    ref = RefPhaseSync(sync.cfg)
+    for ev in events:
+        assert pc.apply(sync, ev) == pc.apply_ref(ref, modes, ev)
+        assert list(sync.st) == ref.state
+        assert list(sync.peers) == ref.peers
+
+
+@settings(max_examples=100, deadline=None)
+@given(configs(), st.lists(EVENT, max_size=40))
+def test_k_zero_behaves_exactly_as_without_peers(kw, events):
+    kw = dict(kw, coupling_mhz=0)
+    alone, crowd = ps.PhaseSync(**kw), ps.PhaseSync(**kw)
+    for ev in events:
+        pc.apply(crowd, ev)
+        if ev[0] not in ("peer", "drop"):
+            pc.apply(alone, ev)
+        assert list(alone.st)[: ps.S_LIVE] == list(crowd.st)[: ps.S_LIVE]
+
+
+def test_golden_file_is_current():
+    # phasesync_golden.py must be what the float model produces now (regenerate: see its header).
+    rows = pf.run_float(pc.golden_scenario(), {})
+    assert [tuple(r) for r in rows] == [tuple(r) for r in golden.ROWS]
