@@ -501,8 +501,9 @@ def _segments(times):
 
 
 def periodicity(times, x):
-    """How periodic x is at a heart rate of 40-180 bpm: the best normalised autocorrelation of its
-    heart-rate band, averaged over up to three 60-s stretches. 0 for a flat or clipped channel."""
+    """How periodic x is at a heart rate of 40-180 bpm: the best peak of the normalised
+    autocorrelation of its heart-rate band, averaged over up to three 60-s stretches. 0 for a flat
+    or clipped channel."""
     n = len(x)
     lo, hi = min(x), max(x)
     if hi - lo <= 1e-9:
@@ -518,13 +519,17 @@ def periodicity(times, x):
         e = sum(v * v for v in y)
         if m < 3 * _SCORE_HZ or e <= 0:
             continue
+        # the best peak of the autocorrelation at a heart rate of 40-180 bpm (a peak: a slow
+        # drift correlates at every lag but has none)
+        lo, hi = int(_SCORE_HZ * 60 / 180), int(_SCORE_HZ * 60 / 40)
+        r = [
+            sum(y[i] * y[i + lag] for i in range(m - lag)) / e if lag < m else 0.0
+            for lag in range(lo - 1, hi + 2)
+        ]
         best = 0.0
-        for lag in range(int(_SCORE_HZ * 60 / 180), int(_SCORE_HZ * 60 / 40) + 1):
-            if lag >= m:
-                break
-            r = sum(y[i] * y[i + lag] for i in range(m - lag)) / e
-            if r > best:
-                best = r
+        for k in range(1, len(r) - 1):
+            if r[k] >= r[k - 1] and r[k] >= r[k + 1] and r[k] > best:
+                best = r[k]
         total += best
     return total / len(segs)
 
