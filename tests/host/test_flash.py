@@ -106,6 +106,20 @@ def test_a_changed_firmware_goes_to_the_other_slot_reusing_files(blank_board, mo
     assert report.hello is not None and report.hello["build"] == plan.build_id
 
 
+def test_dry_run_shows_the_plan_and_writes_nothing(blank_board, monkeypatch):
+    sim, fs = blank_board
+    flash.flash(sim.url, out=open(os.devnull, "w"))
+    before = {p: p.read_bytes() for p in fs.rglob("*") if p.is_file() and p.name != "boots"}
+    real = build.build_firmware
+    monkeypatch.setattr(
+        build, "build_firmware", lambda t="esp32", m="xtensawin": real(t, m) + [("x.txt", b"x")]
+    )
+    report = flash.flash(sim.url, dry_run=True, out=open(os.devnull, "w"))
+    assert report.plan.switch and "x.txt" in report.plan.send
+    after = {p: p.read_bytes() for p in fs.rglob("*") if p.is_file() and p.name != "boots"}
+    assert after == before
+
+
 def test_a_main_py_that_never_says_hello_is_one_clear_error(blank_board, monkeypatch):
     sim, fs = blank_board
     real_root = build.root_files
