@@ -19,7 +19,7 @@ Where the other parts plug in (each a small edit here):
               and each 15-s activity count (`self.hub.take_count()`, read only here) go into the
               epoch features (core/epoch.py); each ready epoch is staged (core/stager.py), sent
               as an EPOCH frame, coloured (renderer.set_stage) and shown to the smart wake
-              (core/smartwake.py), which starts the light's sunrise; commands alarm, night
+              (core/smartwake.py), whose sunrise the light shows; commands alarm, night
   pulse       `self.sync` (cocoon/core/phasesync.py), advanced with time every step; each heartbeat
               goes in as self.sync.beat_us(age_us); the light follows its phase
   light       `self.renderer` (cocoon/core/light.py): render(now_ms, dt_ms, frame) fills `frame`
@@ -40,7 +40,7 @@ from cocoon import config, proto, version
 from cocoon.core.epoch import COUNT_S, EPOCH_S, EpochFeatures
 from cocoon.core.light import Light
 from cocoon.core.phasesync import BREATH, PhaseSync
-from cocoon.core.smartwake import EV_FULL, EV_WAKE, EV_WINDOW, FULL_Q15, REASONS, SmartWake
+from cocoon.core.smartwake import EV_FULL, EV_WAKE, EV_WINDOW, REASONS, SmartWake
 from cocoon.core.smartwake import IDLE as WAKE_IDLE
 from cocoon.core.smartwake import STATES as WAKE_STATES
 from cocoon.core.stager import NAMES as STAGE_NAMES
@@ -464,7 +464,6 @@ class App:
         self._night_ms = 0  # board time of lights-out (second 0 of the epoch features)
         self._stage_s = -1  # uptime second the epoch features have been given (-1: night unset)
         self._count = -1  # the latest 15-s activity count not yet given to the epoch features
-        self._sunrise_on = False
 
     def _stages_step(self, now_ms):
         """Every step: one heart-rate value per second of uptime into the epoch features, a
@@ -490,13 +489,8 @@ class App:
         ev = self.wake.tick(now_ms)
         if ev:
             self._wake_event(now_ms, ev)
-        on = self.wake.sunrise_q15(now_ms) >= 0
-        if on != self._sunrise_on:
-            self._sunrise_on = on
-            if on:
-                self._light_sunrise(now_ms)
-            else:
-                self.renderer.set_mode(self.cfg["mode"])  # the alarm moved or was cleared
+        # The light follows the smart wake's sunrise (-1: none; back to the configured mode).
+        self.renderer.set_sunrise_q15(self.wake.sunrise_q15(now_ms))
 
     def _lights_out(self, now_ms):
         self.epochs.reset()
@@ -557,25 +551,8 @@ class App:
                     "before_alarm_s": diff(w.alarm_ms, now_ms) // 1000,
                 },
             )
-            self._light_sunrise(now_ms)
         elif ev == EV_FULL:
             self.send(proto.EVENT, {"ev": "wake_full"})
-
-    def _light_sunrise(self, now_ms):
-        """Start (or re-time) the light's sunrise so that it is full when the smart wake says."""
-        q = self.wake.sunrise_q15(now_ms)
-        left = self.clock.ticks_diff(self.wake.wake_at_ms(), now_ms)
-        if left < 1000:
-            left = 1000
-        if q <= 0:
-            self.renderer.start_sunrise(left)
-            return
-        # Already part-way up: a ramp as long as the whole would be, started that long ago.
-        total = left * FULL_Q15 // (FULL_Q15 - q) if q < FULL_Q15 else left
-        try:
-            self.renderer.start_sunrise(total, total - left)
-        except TypeError:  # a light engine without elapsed_ms: a fresh, short ramp
-            self.renderer.start_sunrise(left)
 
     def sleep_payload(self, now_ms):
         """The STATE frame's sleep fields (allocates: once per second)."""

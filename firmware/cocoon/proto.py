@@ -29,9 +29,18 @@ Payloads (keys the board sends today; more may appear, none will change meaning 
     STATE  up_s, loop {mean_us, max_us, hz}, heap {free, used} (null where unknown),
            led {mode, bri, rgb: [sampled colours "rrggbb"], stage, ma (estimated current),
            cur_limited, flash_limited (frames changed by the limiters since boot)},
-           sensors {name: "ok"|"missing"}, errs
+           sensors {name: "ok"|"missing"}, errs,
+           sleep {stage, epochs, night_s, alarm (null or {state, in_s, window_min, sunrise_pct})}
+    EPOCH  one per 30-s epoch, published once the look-ahead of its features has arrived
+           (delay_s after the epoch ends, ~7 min; core/epoch.py): n (epoch since lights-out),
+           t_s (its start), delay_s, stage ("wake"|"light"|"deep"|"rem"), valid (enough heart
+           rate), p [% wake, light, deep, rem], wake_lo (wake log-odds), count and hr_feat
+           (Walch's features), hr (mean bpm or null), hr_rel (bpm against the night's mean), cov
+           (% of the HR window with a reading), scale (the running HR scale)
     EVENT  ev (name), then fields; a command is acknowledged by ev "ack" with cmd (its seq), ok,
-           and error (why, when ok is false)
+           and error (why, when ok is false). Smart wake: "wake_window" (alarm_in_s), "wake"
+           (reason "light"|"wake"|"alarm", stage, epoch_t_s, full_in_s, before_alarm_s),
+           "wake_full" (the sunrise is at full light)
     ERR    code (short word), msg (one readable sentence)
 Commands (type CMD), payload {"op": ...}:
     ping                          just an ack
@@ -39,6 +48,9 @@ Commands (type CMD), payload {"op": ...}:
     set    mode, bri, ...         change the light now (not saved): app.LIGHT_KEYS, e.g.
                                   mode pulse|breathe|sunrise|nightlight|off|festival
     config set {key: value}, save (bool)   validate, apply, and persist when save is true
+    alarm  in_min (or in_s), window_min (30)   smart wake: sunrise timed to light sleep in the
+                                  window, full light at the alarm at the latest; clear: true
+    night                         lights-out now: the epoch features and stages start afresh
 """
 
 import json
