@@ -91,10 +91,14 @@ def rmssd(rr: list[float]) -> float:
     return math.sqrt(sum(d) / len(d))
 
 
-def run_firmware(folders: list[Path], timeout_s: float = TIMEOUT_S) -> dict[str, dict]:
+def run_firmware(
+    folders: list[Path], timeout_s: float = TIMEOUT_S, options: tuple[str, ...] = ()
+) -> dict[str, dict]:
+    """Run the recordings through the firmware on the unix port; results by absolute path.
+    options: runner flags (--samples, --beats)."""
     env = dict(os.environ)
     env["MICROPYPATH"] = f"{FIRMWARE}:{SIM}"
-    cmd = [micropython_exe(), "-X", "heapsize=64M", str(RUNNER)]
+    cmd = [micropython_exe(), "-X", "heapsize=64M", str(RUNNER), *options]
     try:
         proc = subprocess.run(
             cmd + [str(f.resolve()) for f in folders],
@@ -118,9 +122,10 @@ def run_firmware(folders: list[Path], timeout_s: float = TIMEOUT_S) -> dict[str,
     return out
 
 
-def evaluate(directory: Path) -> dict:
+def evaluate(directory: Path, results: dict[str, dict] | None = None) -> dict:
     folders = find_recordings(directory)
-    results = run_firmware(folders)
+    if results is None:
+        results = run_firmware(folders)
     recordings = []
     errors = []
     for folder in folders:
