@@ -80,6 +80,9 @@ class HypnogramProfile:
             if rng.u() < 0.35:
                 add(WAKE, 1.0 + 3.0 * rng.u())
             cycle += 1
+        # Morning: whatever stage runs at the end of the night gives way to wake.
+        while self.segments and self.segments[-1][0] >= night_s:
+            self.segments.pop()
         self.segments.append((night_s, WAKE))
 
     def _index(self, t_s):
