@@ -168,6 +168,7 @@ class Report:
     hello: dict[str, Any] | None = None
     seconds: float = 0.0
     hello_after_s: float = 0.0
+    sent_bytes: int = 0
 
 
 def describe_board(info: dict[str, Any]) -> str:
@@ -233,6 +234,7 @@ class Flasher:
         self.out = out or sys.stdout
         self.t: Transport | None = None
         self.inflate = False  # set from the probe: can the board inflate?
+        self.sent_bytes = 0  # file bytes that crossed the link (after deflate)
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -356,8 +358,10 @@ class Flasher:
         """Write content to path on the board: deflated when the board can inflate and it pays."""
         packed = deflate_raw(content) if self.inflate else content
         if len(packed) > 0.9 * len(content):
+            self.sent_bytes += len(content)
             self._send(path, content)
             return
+        self.sent_bytes += len(packed)
         self._send(path + ".z", packed)
         self.exec(INFLATE.format(src=path + ".z", dst=path, wbits=DEFLATE_WBITS))
 
@@ -496,6 +500,7 @@ def flash(
             raise _hello_missing(url, timeout_s, tail)
         report.hello = hello
         report.hello_after_s = after_s
+        report.sent_bytes = f.sent_bytes
         report.seconds = time.monotonic() - t_start
         if hello.get("build") != plan.build_id:
             raise CocoonError(
@@ -538,7 +543,7 @@ def run(args: argparse.Namespace) -> int:
     copied = len(plan.send) + len(plan.root)
     print(
         f"flashed in {report.seconds:.1f} s: {copied} files sent "
-        f"({plan.send_bytes() / 1024:.1f} kB), {len(plan.board_copy)} copied on the board, "
-        f"{len(plan.unchanged)} unchanged"
+        f"({plan.send_bytes() / 1024:.1f} kB, {report.sent_bytes / 1024:.1f} kB over the link), "
+        f"{len(plan.board_copy)} copied on the board, {len(plan.unchanged)} unchanged"
     )
     return 0
