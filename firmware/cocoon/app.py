@@ -14,7 +14,9 @@ micropython.heap_lock(). Telemetry allocates a little once per second, then gc.c
 that known point (docs/design.md, Allocation).
 
 Where the other parts plug in (each a small edit here):
-  sensors     `_poll_sensors(now_ms)` and `self.sensors` (name -> "ok"/"missing"), STATE "sensors"
+  sensors     `self.hub` (cocoon/sensors.py): drivers, FIFOs, beats, heart rate, activity; polled
+              in `_poll_sensors(now_ms)`, which hands each beat to the pulse oscillator; it
+              reports chips lost and found itself; STATE "sensors" and "heart"
   stages      `_stages_step(now_ms)`: each second of uptime, the heart rate (`self.hub.hr_x10`)
               and each 15-s activity count (`self.hub.take_count()`, read only here) go into the
               epoch features (core/epoch.py); each ready epoch is staged (core/stager.py), sent
@@ -45,6 +47,7 @@ from cocoon.core.smartwake import IDLE as WAKE_IDLE
 from cocoon.core.smartwake import STATES as WAKE_STATES
 from cocoon.core.stager import NAMES as STAGE_NAMES
 from cocoon.core.stager import Stager
+from cocoon.sensors import Sensors
 
 # A boot counts as good once the firmware has run this long (ESPHome's safe-mode rule: 1 min).
 BOOT_GOOD_AFTER_S = const(60)
@@ -115,6 +118,10 @@ class App:
         # The pulse oscillator the light follows: locked to heartbeats when they come in.
         self.sync = PhaseSync()
         self._sync_us = 0  # time not yet given to the oscillator (less than one tick)
+        # The sensors: with a bus that reads registers (a real or simulated machine.I2C).
+        i2c = board.i2c
+        if i2c is not None and hasattr(i2c, "readfrom_mem_into"):
+            self.hub = Sensors(i2c, self.error, self._sensor_event, self.clock.sleep_ms)
         self._init_stages()
         self.loop = LoopStats()
         self.sensors = {}
@@ -204,7 +211,8 @@ class App:
             },
             "sync": self.sync.stats(),
             "sleep": self.sleep_payload(self._last_ms),
-            "sensors": self.sensors,
+            "sensors": self.hub.status() if self.hub is not None else self.sensors,
+            "heart": self.hub.state_payload() if self.hub is not None else None,
             "errs": self.errs,
         }
 
@@ -420,11 +428,29 @@ class App:
         return None
 
     def _poll_sensors(self, now_ms):
-        """Sensor drivers plug in here (read FIFOs, feed the core). Nothing yet."""
+        """Read the sensor FIFOs (when due) into the pipeline; each new beat goes to the pulse
+        oscillator with its age. Allocation-free."""
+        hub = self.hub
+        if hub is None:
+            return
+        hub.poll(now_ms)
+        while True:
+            age_us = hub.take_beat_age_us(now_ms)
+            if age_us < 0:
+                break
+            self.sync.beat_us(age_us)
+
+    def _sensor_event(self, payload):
+        self.send(proto.EVENT, payload)
 
     def _check_sensors(self, now_ms, first):
         """Look for the sensors on the I2C bus; report each one missing, found again or lost."""
         self._next_sensor_ms = self.clock.ticks_add(now_ms, SENSOR_RETRY_MS)
+        if self.hub is not None:  # the hub looks for its chips and reports them itself
+            if first:
+                self.hub.start(now_ms)
+            self.sensors = self.hub.status()
+            return
         found = ()
         i2c = self.board.i2c
         if i2c is not None:

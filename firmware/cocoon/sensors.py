@@ -107,8 +107,8 @@ class Sensors:
 
     # -- the loop ------------------------------------------------------------------------------
     def start(self, now_ms):
-        for chip in (self.ppg, self.imu):
-            self._try_init(chip, now_ms, True)
+        self._try_init(self.ppg, now_ms, True)
+        self._try_init(self.imu, now_ms, True)
         self._next_poll_ms = now_ms
 
     def poll(self, now_ms):
@@ -117,18 +117,21 @@ class Sensors:
             return
         self._next_poll_ms = (now_ms + POLL_MS) & TICKS_MASK
         self._poll_ms = now_ms
-        for chip in (self.ppg, self.imu):
-            if chip.state != OK:
-                if ticks_diff(now_ms & TICKS_MASK, chip.next_try_ms) >= 0:
-                    self._try_init(chip, now_ms, False)
-                continue
-            try:
-                if chip is self.ppg:
-                    self._read_ppg()
-                else:
-                    self._read_imu()
-            except ChipError as e:
-                self._lost(chip, now_ms, e)
+        self._poll_chip(self.ppg, now_ms)
+        self._poll_chip(self.imu, now_ms)
+
+    def _poll_chip(self, chip, now_ms):
+        if chip.state != OK:
+            if ticks_diff(now_ms & TICKS_MASK, chip.next_try_ms) >= 0:
+                self._try_init(chip, now_ms, False)
+            return
+        try:
+            if chip is self.ppg:
+                self._read_ppg()
+            else:
+                self._read_imu()
+        except ChipError as e:
+            self._lost(chip, now_ms, e)
 
     def _read_ppg(self):
         drv = self.ppg.driver

@@ -118,6 +118,9 @@ class BeatDetector:
 
     def reset(self):
         """Forget everything (new finger, new night)."""
+        vs = self._vs
+        for k in range(len(vs)):
+            vs[k] = 0  # the running sums below start from an empty slope ring
         self._i = 0
         self._j = 0
         self._n = 0  # samples seen (saturates)

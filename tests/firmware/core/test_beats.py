@@ -177,3 +177,15 @@ def test_helpers():
     assert [isqrt(v) for v in (0, 1, 2, 3, 4, 99, 100, 101, (1 << 30) - 1)] == [
         0, 1, 1, 1, 2, 9, 10, 10, 32767,
     ]  # fmt: skip
+
+
+def test_reset_starts_exactly_afresh():
+    first, _ = ppgsynth.make([700] * 30, noise=300, seed=3)
+    second, _ = ppgsynth.make([900] * 40, noise=30, seed=4)
+    used = BeatDetector()
+    ppgsynth.feed(used, first)
+    used.reset()
+    fresh = BeatDetector()
+    assert ppgsynth.feed(used, second) == ppgsynth.feed(fresh, second)
+    assert used.take_epoch() == fresh.take_epoch()
+    assert used.hr_x10 == fresh.hr_x10 and used.quality == fresh.quality
