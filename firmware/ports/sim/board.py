@@ -155,7 +155,10 @@ class Store:
         tmp = self.path + ".new"
         with open(tmp, "wb") as f:
             f.write(b)
-        os.rename(tmp, self.path)  # atomic: a reset leaves the old or the new config
+        # Atomic: a reset leaves the old or the new config. The unix port's VfsPosix mounted at "/"
+        # resolves only relative names in rename(), so rename from the root with relative paths.
+        os.chdir("/")
+        os.rename(tmp.lstrip("/"), self.path.lstrip("/"))
 
 
 class Board:
