@@ -1,4 +1,4 @@
-# The harness itself: these run on both interpreters and check that each really is the one it claims.
+# The harness itself: these run on both interpreters and check each is the one it claims.
 import sys
 
 from mpt import is_micropython, raises
