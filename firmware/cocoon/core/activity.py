@@ -14,11 +14,16 @@ features apply Walch's (c - 18) * 3.07 themselves (cocoon/core/epoch.py). The di
   takes the largest of the three band-passed axes.
 - 50 Hz, as Walch resamples to; other rates get their own filter only at 50 Hz (ValueError
   otherwise: the coefficients below are for 50 Hz).
-Integers only (Q13 biquads on inputs halved so every sum stays below 2^30), allocation-free.
+Integers only (Q13 biquads on inputs halved so every sum stays below 2^30), allocation-free. The
+band-pass is @micropython.viper on the board: machine words, 32 bits on the ESP32 and 64 on x86-64,
+and ptr32 loads sign-extended on one and zero-extended on the other, so every load is normalised to
+signed 32 bits and no value exceeds 2^30; the same source runs as plain Python on CPython (ptr32
+is then the array itself), and tests compare both with a plain biquad bit for bit.
 """
 
 from array import array
 
+import micropython
 from micropython import const
 
 RATE_HZ = const(50)
@@ -38,6 +43,71 @@ _SOS_Q13 = (
 )
 # fmt: on
 _SECTIONS = const(4)
+
+
+try:  # Viper casts exist only inside @micropython.viper functions; elsewhere index the array.
+    ptr32  # noqa: B018
+except NameError:
+
+    def ptr32(buf):
+        return buf
+
+
+@micropython.viper
+def band3(sos, z, x0: int, x1: int, x2: int) -> int:
+    """One sample of each axis through the four sections (state in z: x1, x2, y1, y2 per axis and
+    section); returns the largest |output| of the three, in halved counts."""
+    c = ptr32(sos)
+    s = ptr32(z)
+    one = 1
+    S = one << 31
+    M = (S - 1) | S
+    hi = 16383  # _CLAMP
+    lo = 0 - hi
+    best = 0
+    axis = 0
+    while axis < 3:
+        if axis == 0:
+            v = x0 >> 1
+        elif axis == 1:
+            v = x1 >> 1
+        else:
+            v = x2 >> 1
+        if v > hi:
+            v = hi
+        elif v < lo:
+            v = lo
+        j = axis * 16
+        k = 0
+        while k < 20:
+            xa = ((s[j] & M) ^ S) - S
+            xb = ((s[j + 1] & M) ^ S) - S
+            ya = ((s[j + 2] & M) ^ S) - S
+            yb = ((s[j + 3] & M) ^ S) - S
+            y = (
+                (((c[k] & M) ^ S) - S) * v
+                + (((c[k + 1] & M) ^ S) - S) * xa
+                + (((c[k + 2] & M) ^ S) - S) * xb
+                - (((c[k + 3] & M) ^ S) - S) * ya
+                - (((c[k + 4] & M) ^ S) - S) * yb
+            ) >> 13
+            if y > hi:
+                y = hi
+            elif y < lo:
+                y = lo
+            s[j] = v
+            s[j + 1] = xa
+            s[j + 2] = y
+            s[j + 3] = ya
+            v = y
+            j += 4
+            k += 5
+        if v < 0:
+            v = 0 - v
+        if v > best:
+            best = v
+        axis += 1
+    return best
 
 
 class ActivityCounter:
@@ -76,14 +146,10 @@ class ActivityCounter:
     def feed(self, ax, ay, az, n):
         """Process n samples (raw counts per axis). Returns how many 15-s counts finished."""
         done = 0
+        sos = self._sos
+        z = self._z
         for k in range(n):
-            m = self._band(ax[k], 0)
-            v = self._band(ay[k], 1)
-            if v > m:
-                m = v
-            v = self._band(az[k], 2)
-            if v > m:
-                m = v
+            m = band3(sos, z, ax[k], ay[k], az[k])
             if self._settle:
                 self._settle -= 1
                 m = 0
@@ -120,34 +186,3 @@ class ActivityCounter:
         self._sum = 0
         self._s_in_count = 0
         return 1
-
-    def _band(self, x, axis):
-        """One sample of one axis through the four sections; returns |output| (halved counts)."""
-        sos = self._sos
-        z = self._z
-        v = x >> 1
-        if v > _CLAMP:
-            v = _CLAMP
-        elif v < -_CLAMP:
-            v = -_CLAMP
-        base = axis * _SECTIONS * 4
-        for s in range(_SECTIONS):
-            c = 5 * s
-            j = base + 4 * s
-            x1 = z[j]
-            x2 = z[j + 1]
-            y1 = z[j + 2]
-            y2 = z[j + 3]
-            y = (
-                sos[c] * v + sos[c + 1] * x1 + sos[c + 2] * x2 - sos[c + 3] * y1 - sos[c + 4] * y2
-            ) >> _Q
-            if y > _CLAMP:
-                y = _CLAMP
-            elif y < -_CLAMP:
-                y = -_CLAMP
-            z[j] = v
-            z[j + 1] = x1
-            z[j + 2] = y
-            z[j + 3] = y1
-            v = y
-        return v if v >= 0 else -v

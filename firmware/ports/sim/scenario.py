@@ -154,6 +154,7 @@ class Scenario:
         self._move_amp_g = 0.0
         self._move_freqs = (2.0, 3.7, 5.9)
         self._next_move_s = -1.0
+        self._accel_next_s = 0.0
         self.motion_per_hour = 0.0
 
     def _window(self, keys, name):
@@ -232,16 +233,21 @@ class Scenario:
     def accel(self, t_us):
         """(x, y, z) acceleration in g felt by the MPU-6050 at t_us."""
         t_s = t_us / US_PER_S
-        self._schedule_moves(t_s, self.motion_per_hour)
-        s = self._shake(t_s)
+        if t_s >= self._accel_next_s:  # movements start and end on a 0.1-s grid
+            self._accel_next_s = t_s + 0.1
+            self._schedule_moves(t_s, self.motion_per_hour * self._motion_factor(t_s))
+        s = self._shake(t_s) if self._move_start_s <= t_s < self._move_end_s else 0.0
         g = self._gravity
         r = self.rng
-        n = ACCEL_NOISE_G
+        n = ACCEL_NOISE_G * 3.4641  # uniform noise with this SD: width sqrt(12) SD
         return (
-            g[0] + 0.5 * s + n * r.gauss(),
-            g[1] + 0.8 * s + n * r.gauss(),
-            g[2] + s + n * r.gauss(),
+            g[0] + 0.5 * s + n * (r.u() - 0.5),
+            g[1] + 0.8 * s + n * (r.u() - 0.5),
+            g[2] + s + n * (r.u() - 0.5),
         )
+
+    def _motion_factor(self, t_s):
+        return 1.0
 
     def ppg(self, t_us):  # pragma: no cover - overridden
         return NO_FINGER_NA_PER_MA, NO_FINGER_NA_PER_MA
@@ -267,6 +273,7 @@ def _pulse_table(n):
 
 _PULSE_STEPS = 256
 _PULSE = _pulse_table(_PULSE_STEPS)
+_PULSE.append(_PULSE[0])  # a sentinel: interpolation never wraps
 
 
 class Synthetic(Scenario):
@@ -290,7 +297,12 @@ class Synthetic(Scenario):
         self.profile = PROFILES[prof](keys, self.rng)
         self._beat_us = 0  # onset of the current beat
         self._ibi_us = int(60 * US_PER_S / self.bpm)
-        self._wander = 0.0
+        self._steps_per_us = _PULSE_STEPS / self._ibi_us
+        self._slow_next_s = -1.0
+        self._base = 1.0
+        self._perf_now = self.perf
+        self._noise_now = 0.0
+        self._fault = False
 
     def _resp_phase(self, t_s):
         return 2.0 * math.pi * self.resp_per_min / 60.0 * t_s
@@ -304,34 +316,55 @@ class Synthetic(Scenario):
         ibi_ms += self.hrv_ms * p.hrv_factor(t_s) * self.rng.gauss()
         return int(max(250.0, min(3000.0, ibi_ms)) * 1000)
 
+    def _motion_factor(self, t_s):
+        return self.profile.motion_factor(t_s)
+
+    def _slow(self, t_s):
+        """What changes slowly, every 0.1 s: breathing, a loose finger, faults, movements."""
+        self._slow_next_s = t_s + 0.1
+        rp = self._resp_phase(t_s)
+        s = math.sin(rp)
+        perf = self.perf * (1.0 + 0.15 * s)  # respiratory amplitude modulation
+        base = 1.0 + 0.003 * math.cos(rp)  # respiratory baseline modulation
+        noise = self.noise * self.perf
+        if self._inside(self.loose, t_s):
+            perf *= 0.08
+            base *= 0.4
+            noise *= 3.0
+        self._perf_now = perf
+        self._base = base
+        self._noise_now = noise * 3.4641  # uniform noise of this SD
+        self._fault = self._inside(self.saturate, t_s) or self._inside(self.off, t_s)
+        self._schedule_moves(t_s, self.motion_per_hour * self.profile.motion_factor(t_s))
+
     def ppg(self, t_us):
         if self._beat_us == 0 and t_us > 10 * US_PER_S:
             self._beat_us = t_us - t_us % self._ibi_us  # a board that starts late in the night
         while t_us >= self._beat_us + self._ibi_us:
             self._beat_us += self._ibi_us
             self._ibi_us = self._next_ibi_us(self._beat_us)
+            self._steps_per_us = _PULSE_STEPS / self._ibi_us
             self.beats_us.append(self._beat_us)
             if len(self.beats_us) > 512:
                 del self.beats_us[:256]
         t_s = t_us / US_PER_S
-        self._schedule_moves(t_s, self.motion_per_hour * self.profile.motion_factor(t_s))
-        x = (t_us - self._beat_us) * _PULSE_STEPS / self._ibi_us
+        if t_s >= self._slow_next_s:
+            self._slow(t_s)
+        x = (t_us - self._beat_us) * self._steps_per_us
+        if x < 0:
+            x = 0.0  # asked about the past (time only moves forward on a board)
         i = int(x)
-        f = x - i
-        v = _PULSE[i % _PULSE_STEPS] * (1 - f) + _PULSE[(i + 1) % _PULSE_STEPS] * f
-        rp = self._resp_phase(t_s)
-        perf = self.perf * (1.0 + 0.15 * math.sin(rp))  # respiratory amplitude modulation
-        base = 1.0 + 0.003 * math.sin(rp + 0.5)  # respiratory baseline modulation
-        noise = self.noise * self.perf * self.rng.gauss()
-        if self._inside(self.loose, t_s):
-            perf *= 0.08
-            base *= 0.4
-            noise *= 3.0
-        if self.moving(t_s):
+        a = _PULSE[i]
+        v = a + (_PULSE[i + 1] - a) * (x - i)
+        noise = self._noise_now * (self.rng.u() - 0.5)
+        if self._move_start_s <= t_s < self._move_end_s:
             noise += 3.0 * self.perf * self._shake(t_s) / 0.2
-        ir = self.dc * (base - perf * v + noise)
-        red = self.dc * RED_OVER_IR_DC * (base - RED_OVER_IR_AC * perf * v + noise)
-        return self._finger(t_s, red, ir)
+        perf = self._perf_now
+        ir = self.dc * (self._base - perf * v + noise)
+        red = self.dc * RED_OVER_IR_DC * (self._base - RED_OVER_IR_AC * perf * v + noise)
+        if self._fault:
+            return self._finger(t_s, red, ir)
+        return red, ir
 
 
 class Replay(Scenario):

@@ -34,11 +34,14 @@ def float_bins(ax, ay, az, lsb=16384):
     return bins
 
 
-motion = st.lists(
-    st.tuples(st.floats(0.5, 15.0), st.floats(0.0, 1.9), st.integers(0, 2), st.integers(10, 200)),
-    min_size=1,
-    max_size=12,
-)
+def motion(max_g):
+    return st.lists(
+        st.tuples(
+            st.floats(0.5, 15.0), st.floats(0.0, max_g), st.integers(0, 2), st.integers(10, 200)
+        ),
+        min_size=1,
+        max_size=12,
+    )
 
 
 def build(parts):
@@ -54,7 +57,7 @@ def build(parts):
 
 
 @settings(max_examples=40, deadline=None)
-@given(motion)
+@given(motion(1.99))
 def test_state_stays_small_and_counts_in_range(parts):
     act = ActivityCounter()
     ax, ay, az = build(parts)
@@ -68,7 +71,7 @@ def test_state_stays_small_and_counts_in_range(parts):
 
 
 @settings(max_examples=30, deadline=None)
-@given(motion)
+@given(motion(0.9))  # beyond, the integer filter clamps at 2 g where the float one does not
 def test_integer_band_pass_matches_its_float_twin(parts):
     ax, ay, az = build(parts)
     act = ActivityCounter()

@@ -77,6 +77,7 @@ class MAX30102:
         self.now_us = now_us
         self.next_us = -1  # next sample time; -1: not sampling
         self.present_before = True
+        self._configure()
 
     def present(self, now_us):
         ok = self.scenario.present(self.name, now_us) if self.scenario else True
@@ -117,7 +118,18 @@ class MAX30102:
         return 1000000 * avg // sr
 
     def _restart(self):
+        self._configure()
         self.next_us = self.now_us + self.period_us() if self.sampling() else -1
+
+    def _configure(self):
+        """What a sample needs from the registers, worked out once per register write."""
+        regs = self.regs
+        self._chans = self.channels()
+        rge_nA = 2048 << ((regs[_SPO2_CONFIG] >> 5) & 3)
+        self._drop_bits = 3 - (regs[_SPO2_CONFIG] & 3)  # 18-bit ADC at 411 us, 15-bit at 69 us
+        # counts per (nA per mA): LED current x full scale / ADC range
+        self._scale_red = regs[_LED1_PA] * 0.2 * (FULL_SCALE + 1) / rge_nA
+        self._scale_ir = regs[_LED2_PA] * 0.2 * (FULL_SCALE + 1) / rge_nA
 
     # -- time -------------------------------------------------------------------------------------
     def advance(self, now_us):
@@ -141,20 +153,19 @@ class MAX30102:
     def _push(self, t_us):
         red, ir = self.scenario.ppg(t_us) if self.scenario else (0.0, 0.0)
         regs = self.regs
-        rge_nA = 2048 << ((regs[_SPO2_CONFIG] >> 5) & 3)
-        drop_bits = 3 - (regs[_SPO2_CONFIG] & 3)  # 18-bit ADC at 411 us, 15-bit at 69 us
+        drop_bits = self._drop_bits
         slot = self.fifo[self.wr]
         clipped = False
-        for i, led in enumerate(self.channels()):
-            na_per_ma = red if led == 1 else ir
-            ma = regs[_LED1_PA if led == 1 else _LED2_PA] * 0.2
-            v = int(na_per_ma * ma * (FULL_SCALE + 1) / rge_nA)
+        i = 0
+        for led in self._chans:
+            v = int(red * self._scale_red) if led == 1 else int(ir * self._scale_ir)
             if v >= FULL_SCALE:
                 v = FULL_SCALE
                 clipped = True
             elif v < 0:
                 v = 0
             slot[i] = (v >> drop_bits) << drop_bits
+            i += 1
         self.samples_made += 1
         if self.count >= DEPTH:  # rollover: the oldest sample is overwritten
             self.rd = (self.rd + 1) % DEPTH
@@ -171,10 +182,35 @@ class MAX30102:
     # -- bus --------------------------------------------------------------------------------------
     def read_into(self, reg, buf):
         """An I2C burst read starting at reg: the address auto-increments, except at FIFO_DATA."""
-        for i in range(len(buf)):
+        i = 0
+        n = len(buf)
+        while i < n:
+            if reg == _FIFO_DATA:
+                self._fifo_into(buf, i)
+                return
             buf[i] = self._read_byte(reg)
-            if reg != _FIFO_DATA:
-                reg = (reg + 1) & 0xFF
+            reg = (reg + 1) & 0xFF
+            i += 1
+
+    def _fifo_into(self, buf, i):
+        # Whole samples at a time while they fit (the same bytes _fifo_byte would give, faster).
+        n = len(buf)
+        n_ch = len(self._chans)
+        size = 3 * n_ch
+        while self.byte_pos == 0 and self.count and n - i >= size:
+            sample = self.fifo[self.rd]
+            for ch in range(n_ch):
+                v = sample[ch]
+                buf[i] = (v >> 16) & 0xFF
+                buf[i + 1] = (v >> 8) & 0xFF
+                buf[i + 2] = v & 0xFF
+                i += 3
+            self.rd = (self.rd + 1) % DEPTH
+            self.count -= 1
+            self.ovf = 0  # popping a sample resets the overflow counter
+        while i < n:
+            buf[i] = self._fifo_byte()
+            i += 1
 
     def _read_byte(self, reg):
         regs = self.regs
@@ -193,7 +229,7 @@ class MAX30102:
         return regs[reg]
 
     def _fifo_byte(self):
-        n_ch = len(self.channels())
+        n_ch = len(self._chans)
         if self.count == 0 or n_ch == 0:
             return 0
         sample = self.fifo[self.rd]
@@ -242,6 +278,8 @@ class MAX30102:
             pass  # read-only
         else:
             regs[reg] = b
+            if reg in (_LED1_PA, _LED2_PA, _SLOT_12, _SLOT_34):
+                self._configure()
 
     def _recount(self):
         # Pointers written by the host: the chip only knows their difference (equal means empty).

@@ -109,8 +109,19 @@ class MPU6050:
         self._set_sample(g)
         self.regs[_INT_STATUS] |= _DATA_RDY
         if self.fifo_on():
-            for i in range(6):
-                self._fifo_push(self.regs[_ACCEL_XOUT_H + i])
+            r = self.regs
+            if self.count + 6 <= FIFO_BYTES:  # room: straight in
+                fifo = self.fifo
+                j = (self.head + self.count) % FIFO_BYTES
+                for i in range(6):
+                    fifo[j] = r[_ACCEL_XOUT_H + i]
+                    j += 1
+                    if j == FIFO_BYTES:
+                        j = 0
+                self.count += 6
+            else:
+                for i in range(6):
+                    self._fifo_push(r[_ACCEL_XOUT_H + i])
 
     def _set_sample(self, g):
         scale = self.lsb_per_g()
@@ -133,7 +144,20 @@ class MPU6050:
         self.count += 1
 
     def read_into(self, reg, buf):
-        for i in range(len(buf)):
+        n = len(buf)
+        if reg == _FIFO_R_W and self.count >= n:  # the common case, in one go
+            fifo = self.fifo
+            head = self.head
+            for i in range(n):
+                buf[i] = fifo[head]
+                head += 1
+                if head == FIFO_BYTES:
+                    head = 0
+            self.head = head
+            self.count -= n
+            self.last_fifo_byte = buf[n - 1]
+            return
+        for i in range(n):
             buf[i] = self._read_byte(reg)
             if reg != _FIFO_R_W:
                 reg = (reg + 1) & 0x7F
