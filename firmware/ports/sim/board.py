@@ -33,7 +33,7 @@ ENODEV = 19
 WS2812_US_PER_LED = 30
 WS2812_LATCH_US = 50
 
-_parts = {}
+_parts: dict = {}
 
 
 class NoDeviceI2C:

@@ -60,7 +60,7 @@ import hostctl  # noqa: E402 - needs the path above
 
 # ---------------------------------------------------------------- the serial line
 _out = sys.stdout.buffer
-_read = sys.stdin.buffer.readinto
+_read = sys.stdin.buffer.readinto  # type: ignore[union-attr]  # MicroPython streams have it
 _one = bytearray(1)
 _poll = select.poll()
 _poll.register(sys.stdin, select.POLLIN)

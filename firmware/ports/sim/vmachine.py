@@ -23,7 +23,7 @@ mem8 = _unix_machine.mem8
 mem16 = _unix_machine.mem16
 mem32 = _unix_machine.mem32
 Signal = _unix_machine.Signal
-PinBase = _unix_machine.PinBase
+PinBase = _unix_machine.PinBase  # type: ignore[attr-defined]  # unix port only
 time_pulse_us = _unix_machine.time_pulse_us
 
 _state = {"cause": PWRON_RESET, "freq": 240000000, "uid": b"\x02\xcc\x00\x00\x00\x01"}
