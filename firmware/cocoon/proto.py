@@ -51,10 +51,14 @@ Commands (type CMD), payload {"op": ...}:
     alarm  in_min (or in_s), window_min (30)   smart wake: sunrise timed to light sleep in the
                                   window, full light at the alarm at the latest; clear: true
     night                         lights-out now: the epoch features and stages start afresh
+Radio sync packets (ESP-NOW, cocoon to cocoon): defined in cocoon/syncpkt.py, re-exported here as
+proto.syncpkt (group id, counter, truncated HMAC-SHA256 tag; SyncCodec encodes and checks them).
 """
 
 import json
 from array import array
+
+from cocoon import syncpkt  # noqa: F401  (re-exported: the radio part of the wire format)
 
 # No micropython.const here: the host imports this file on CPython, where that module is absent.
 VERSION = 1
