@@ -41,8 +41,11 @@ def subject_number(name: str) -> int | None:
 
 
 def heartpy_bpm(ir: list[int], rate_hz: float) -> float | None:
-    import heartpy as hp
     import numpy as np
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # heartpy 1.2.7 imports the deprecated pkg_resources
+        import heartpy as hp
 
     data = -np.asarray(ir, dtype=float)
     try:
