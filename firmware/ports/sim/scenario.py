@@ -32,13 +32,9 @@ recording is read when the scenario is built, before the board's filesystem is m
 """
 
 import math
+from array import array
 
 from hypnogram import HypnogramProfile  # the sleep-stage work: a night with known stages
-
-try:
-    from array import array
-except ImportError:  # pragma: no cover
-    array = None
 
 US_PER_S = 1000000
 # Typical fingertip reflectance: ~1800 nA of IR photocurrent at 7.2 mA of LED drive, i.e. ~44 % of
@@ -482,7 +478,7 @@ def read_csv(path):
 
 
 def _farray():
-    return array("d") if array is not None else []
+    return array("d")
 
 
 def _percentiles(x, qs):
