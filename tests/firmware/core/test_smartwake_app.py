@@ -25,6 +25,22 @@ class Hub:
         self.n += 1
         return 40 if self.n % 15 == 0 else -1
 
+    # The rest of the hub's interface, as the app uses it.
+    def start(self, now_ms):
+        pass
+
+    def poll(self, now_ms):
+        pass
+
+    def take_beat_age_us(self, now_ms):
+        return -1
+
+    def status(self):
+        return {"ppg": "ok", "imu": "ok"}
+
+    def state_payload(self):
+        return {"hr": self.hr_x10 / 10}
+
 
 def run(a, b, seconds, hub=None, step_ms=1000):
     t = b.clock.ticks_ms()
