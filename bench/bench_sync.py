@@ -129,6 +129,9 @@ def _mp_rates() -> dict[str, float]:
 
 
 def _golden_lines() -> list[str]:
+    from cocoon_host.eval_lock import _cpython_micropython_module
+
+    _cpython_micropython_module()
     sys.path[:0] = [str(ROOT / "tests" / "firmware"), str(ROOT / "tests" / "firmware" / "core")]
     import test_phasesync_golden as g
 

@@ -24,11 +24,13 @@ from cocoon_host import eval_lock as el  # noqa: E402
 TUNE_SEEDS = range(60)
 CHECK_SEEDS = range(1000, 1060)
 GRID = {
-    "alpha_q15": (29491, 32768),  # 0.9, 1.0
-    "beta_q15": (3277, 4915, 6554, 9830),  # 0.1, 0.15, 0.2, 0.3
-    "gate_q16": (9830, 13107, 19661),  # 0.15, 0.2, 0.3 beat turns
-    "lock_err_q16": (5243, 7864),  # 0.08, 0.12
-    "slew_tau_ms": (60, 100, 160),
+    "alpha_q15": (32768,),  # 1.0 (0.5..0.9 lost in every earlier round)
+    "beta_q15": (16384, 22938, 27853, 32768),  # 0.5, 0.7, 0.85, 1.0
+    "gate_q16": (9830, 13107),  # smallest gate: 0.15, 0.2 beat turns
+    "gate_k_q4": (0, 48, 64, 96),  # gate = 3, 4, 6 x the running mean |error| (0: fixed)
+    "unlock_n": (2, 3),  # rejections in a row that mean a new rhythm
+    "lock_err_q16": (7864,),  # 0.12 beat turns
+    "slew_tau_ms": (100,),
 }
 
 
@@ -43,8 +45,6 @@ def main() -> int:
     keys = list(GRID)
     for values in itertools.product(*(GRID[k] for k in keys)):
         settings = dict(zip(keys, values, strict=True))
-        if settings["lock_err_q16"] > settings["gate_q16"]:
-            continue
         err, lock, base = score(TUNE_SEEDS, settings)
         results.append((err, lock, settings))
         print(f"{err:7.2f} ms  lock {lock}  {settings}", flush=True)

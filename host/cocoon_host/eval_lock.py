@@ -299,14 +299,16 @@ def _cpython_micropython_module() -> None:
 
 
 def synthetic_rr(seed: int, n: int = 100) -> list[float]:
-    """A plausible resting RR series: mean rate, respiratory sinus arrhythmia (breathing at
-    8-18/min), a Mayer wave near 0.1 Hz, a slow wander, beat-to-beat noise and the odd premature
-    beat with its compensatory pause. Ranges from the HRV literature (Task Force 1996: short-term
-    RMSSD around 20-50 ms at rest), not fitted to any recording."""
+    """A plausible resting RR series: mean rate, respiratory sinus arrhythmia, a Mayer wave near
+    0.1 Hz, a slow wander, beat-to-beat noise and the odd premature beat with its compensatory
+    pause. Ranges from the literature, not fitted to any recording: short-term RMSSD around
+    20-50 ms at rest (Task Force 1996; Nunan et al. 2010), and RSA from a few ms in shallow
+    breathing up to ~150 ms with slow deep breathing (5-6/min: Lehrer & Gevirtz 2014), which
+    people often do while they measure or fall asleep."""
     rnd = random.Random(seed)
     mean = rnd.uniform(600, 1150)
-    rsa = rnd.uniform(5, 45)
-    breath_hz = rnd.uniform(8, 18) / 60
+    rsa = math.exp(rnd.uniform(math.log(5), math.log(150)))
+    breath_hz = rnd.uniform(5, 18) / 60
     mayer = rnd.uniform(0, 40)
     noise = rnd.uniform(2, 15)
     ph1, ph2 = rnd.uniform(0, 2 * math.pi), rnd.uniform(0, 2 * math.pi)

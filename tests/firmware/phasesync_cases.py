@@ -189,8 +189,15 @@ def chaos(seed, n_events):
 # Configurations the exactness tests run: the default and the extremes of the settings.
 CONFIGS = (
     {},
-    {"ratio": 1, "coupling_mhz": 250, "alpha_q15": 32768, "beta_q15": 32768},
-    {"ratio": 8, "tick_us": 20_000, "rest_bpm": 30, "beat_min_bpm": 20, "lock_n": 1},
+    {"ratio": 1, "coupling_mhz": 250, "alpha_q15": 32768, "beta_q15": 32768, "gate_k_q4": 255},
+    {
+        "ratio": 8,
+        "tick_us": 20_000,
+        "rest_bpm": 30,
+        "beat_min_bpm": 20,
+        "lock_n": 1,
+        "gate_k_q4": 0,
+    },
     {
         "ratio": 3,
         "tick_us": 1000,

@@ -39,6 +39,9 @@ class FloatPhaseSync:
         self.slew_tau = float(1 << c[ps.C_SLEW_SH])
         self.alpha, self.beta = c[ps.C_ALPHA] / 32768, c[ps.C_BETA] / 32768
         self.gate, self.lock_err = c[ps.C_GATE] / 65536, c[ps.C_LOCK_ERR] / 65536
+        self.gate_k = c[ps.C_GATE_K] / 16
+        self.mad = 0.0
+        self.rejt = 0.0
         self.lock_n, self.unlock_n = c[ps.C_LOCK_N], c[ps.C_UNLOCK_N]
         self.hold, self.relax_after = c[ps.C_HOLD], c[ps.C_RELAX_AFTER]
         self.relax_tau = float(1 << c[ps.C_RELAX_SH])
@@ -103,11 +106,17 @@ class FloatPhaseSync:
         iv = t - self.last if self.have else 0.0
         have = self.have
         if self.lock == ps.LOCKED:
-            if iv < self.ivmin or abs(ee) > self.gate:
+            gate = min(max(self.mad * self.gate_k, self.gate), 0.5)
+            self.mad += (min(abs(ee), gate) - self.mad) / 8
+            if iv < self.ivmin or abs(ee) > gate:
                 if self.rej + 1 < self.unlock_n:
                     self.rej += 1
+                    self.rejt = t
                     return ps.REJECTED
-                have = False
+                self.good = 0
+                have = self.rej > 0
+                if have:
+                    iv = t - self.rejt
             else:
                 self.rej, self.last, self.since = 0, t, 0
                 self._add_corr(self.alpha * ee / self.ratio)
@@ -131,6 +140,8 @@ class FloatPhaseSync:
         self._add_corr(ee / self.ratio)
         self.last, self.have, self.since, self.rej, self.good = t, True, 0, 0, good
         self.lock = ps.LOCKED if good >= self.lock_n else ps.ACQUIRE
+        if self.lock == ps.LOCKED:
+            self.mad = self.lock_err / 2
         return ps.ACCEPTED
 
     def _add_corr(self, d):

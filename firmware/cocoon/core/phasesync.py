@@ -23,9 +23,11 @@ Model
                  frequency taken from the measured interval while the error is large. lock_n
                  beats in a row within lock_err -> LOCKED.
     Rejection    LOCKED: a beat sooner than the shortest plausible interval, or whose error is
-                 above gate_q16 (extra, ectopic, premature) is ignored; a missed beat needs
-                 nothing (the error is taken modulo one beat). unlock_n rejections in a row ->
-                 ACQUIRE again, from that beat.
+                 above the gate (extra, ectopic, premature) is ignored; a missed beat needs
+                 nothing (the error is taken modulo one beat). The gate is gate_k_q4/16 times
+                 the running mean |error| (so a sleeper with large beat-to-beat swings is
+                 still followed), at least gate_q16. unlock_n rejections in a row -> ACQUIRE
+                 again, from that beat.
     Holdover     no accepted beat for hold_s: keep the last frequency (HOLDOVER); after
                  relax_after_s relax exponentially (relax_tau_s) to the resting rate.
     Breathing    breathe(): ignore beats; slow the pulse from the sleeper's rate (default
@@ -110,7 +112,9 @@ S_BR_T = const(18)
 S_SPLIT = const(19)  # shaped_q16(): share of the cycle (Q16) from the peak to the trough
 S_LIVE = const(20)  # live peers at the last tick
 S_STEP = const(21)  # correction step of the last tick
-STATE_LEN = const(22)
+S_MAD = const(22)  # running mean |error| at locked beats, Q16 beat turns (sets the gate)
+S_REJT = const(23)  # Q8 time of the last rejected beat
+STATE_LEN = const(24)
 
 # Config layout: array('i'), derived once by make_config().
 C_RATIO = const(0)
@@ -134,8 +138,9 @@ C_K = const(17)
 C_PEER_TO = const(18)
 C_MAXAGE = const(19)
 C_SPLIT_HEART = const(20)
-C_INV = const(21)  # C_INV + n: 4096 // n for n = 1..MAX_PEERS (mean over n live peers)
-CONFIG_LEN = const(30)
+C_GATE_K = const(21)  # gate = max(C_GATE, C_GATE_K * mean |error| / 16)
+C_INV = const(22)  # C_INV + n: 4096 // n for n = 1..MAX_PEERS (mean over n live peers)
+CONFIG_LEN = const(31)
 
 _SINCE_MAX = const(0x3FFFFFFF)
 _CORR_MAX = const(0x3FFFFFFF)  # |pending correction| <= a quarter turn: sums stay inside int32
@@ -190,11 +195,12 @@ def make_config(
     pulse_min_mhz=20,
     pulse_max_mhz=PULSE_MAX_MHZ,
     max_slew_mhz=MAX_SLEW_MHZ,
-    slew_tau_ms=250,
-    alpha_q15=16384,
-    beta_q15=8192,
-    gate_q16=13107,
-    lock_err_q16=6554,
+    slew_tau_ms=100,
+    alpha_q15=32768,
+    beta_q15=27853,
+    gate_q16=9830,
+    gate_k_q4=64,
+    lock_err_q16=7864,
     lock_n=2,
     unlock_n=3,
     hold_s=3,
@@ -204,7 +210,24 @@ def make_config(
     peer_timeout_ms=3000,
     heart_split_q16=32768,
 ):
-    """Validate the settings and return the loop's config as array('i'). Raises ValueError."""
+    """Validate the settings and return the loop's config as array('i'). Raises ValueError.
+
+    tick_us                 tick length (100 Hz default, see TICK_US)
+    ratio                   heartbeats per light pulse (4: a breathing pace, see RATIO)
+    rest_bpm                free-running and relaxation rate, as a heart rate
+    beat_min/max_bpm        plausible heart rates: shorter intervals are extra beats
+    pulse_min/max_mhz       the pulse band; the ceiling is 2 Hz (WCAG 2.3.1, see PULSE_MAX_MHZ)
+    max_slew_mhz            the largest correction, in turns per second (0.25: a slow catch-up)
+    slew_tau_ms, alpha_q15, beta_q15, gate_q16, gate_k_q4, lock_err_q16
+                            the loop filter and the beat gate (the smallest gate, and how
+                            many times the running mean |error| it is, Q4), chosen by
+                            bench/tune_sync.py on synthetic beat series only
+    lock_n, unlock_n        beats in a row to lock; rejections in a row to let go
+    hold_s, relax_after_s, relax_tau_s   holdover, then relaxation to rest_bpm
+    coupling_mhz            Kuramoto K in turns per second (0: this cocoon ignores its peers)
+    peer_timeout_ms         a peer not heard from for this long is dropped
+    heart_split_q16         shaped_q16() split in heart mode (32768: symmetric)
+    """
 
     def check(name, value, lo, hi):
         if not isinstance(value, int) or value < lo or value > hi:
@@ -224,7 +247,8 @@ def make_config(
     check("alpha_q15", alpha_q15, 0, 32768)
     check("beta_q15", beta_q15, 0, 32768)
     check("gate_q16", gate_q16, 656, 32768)
-    check("lock_err_q16", lock_err_q16, 1, gate_q16)
+    check("gate_k_q4", gate_k_q4, 0, 255)
+    check("lock_err_q16", lock_err_q16, 1, 32768)
     check("lock_n", lock_n, 1, 20)
     check("unlock_n", unlock_n, 1, 20)
     check("hold_s", hold_s, 3, 600)
@@ -247,6 +271,7 @@ def make_config(
     cfg[C_ALPHA] = alpha_q15
     cfg[C_BETA] = beta_q15
     cfg[C_GATE] = gate_q16
+    cfg[C_GATE_K] = gate_k_q4
     cfg[C_LOCK_ERR] = lock_err_q16
     cfg[C_LOCK_N] = lock_n
     cfg[C_UNLOCK_N] = unlock_n
@@ -464,14 +489,32 @@ def _beat(st, cfg, age_q8: int) -> int:
     if have != 0:
         iv = (((t - s[S_LAST]) & M) ^ S) - S
     if lock == LOCKED:
-        if iv < c[C_IVMIN] or aee > c[C_GATE]:
+        # The gate widens with the sleeper's own beat-to-beat variability (a running mean of
+        # |error|; mad <= 2**15, k < 2**8), never below gate_q16: a robust innovation gate.
+        mad = s[S_MAD]
+        gate = (mad * c[C_GATE_K]) >> 4
+        if gate < c[C_GATE]:
+            gate = c[C_GATE]
+        elif gate > 32768:
+            gate = 32768
+        clip = aee
+        if clip > gate:
+            clip = gate
+        s[S_MAD] = mad + ((clip - mad) >> 3)
+        if iv < c[C_IVMIN] or aee > gate:
             rej = s[S_REJ] + 1
             if rej < c[C_UNLOCK_N]:
                 s[S_REJ] = rej
+                s[S_REJT] = t
                 return REJECTED
-            # Too many in a row: the rhythm changed. Start over with this beat as the anchor.
+            # Too many in a row: the rhythm changed. Start over from these beats: the interval
+            # since the previous rejected one gives the new rate at once.
             lock = ACQUIRE
+            s[S_GOOD] = 0
             have = 0
+            if rej > 1:
+                have = 1
+                iv = (((t - s[S_REJT]) & M) ^ S) - S
         else:
             s[S_REJ] = 0
             s[S_LAST] = t
@@ -557,6 +600,7 @@ def _beat(st, cfg, age_q8: int) -> int:
     s[S_REJ] = 0
     if good >= c[C_LOCK_N]:
         lock = LOCKED
+        s[S_MAD] = c[C_LOCK_ERR] >> 1  # errors were below lock_err to get here
     else:
         lock = ACQUIRE
     s[S_GOOD] = good

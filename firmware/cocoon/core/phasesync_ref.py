@@ -153,11 +153,18 @@ class RefPhaseSync:
         iv = s32(t - s[ps.S_LAST]) if s[ps.S_HAVE] else 0
         have = s[ps.S_HAVE]
         if s[ps.S_LOCK] == ps.LOCKED:
-            if iv < c[ps.C_IVMIN] or abs(ee16) > c[ps.C_GATE]:
+            # Robust gate: gate_k/16 times the running mean |error|, within [gate, 1/2 turn].
+            gate = clamp((s[ps.S_MAD] * c[ps.C_GATE_K]) >> 4, c[ps.C_GATE], 32768)
+            s[ps.S_MAD] += (min(abs(ee16), gate) - s[ps.S_MAD]) >> 3
+            if iv < c[ps.C_IVMIN] or abs(ee16) > gate:
                 if s[ps.S_REJ] + 1 < c[ps.C_UNLOCK_N]:
                     s[ps.S_REJ] += 1
+                    s[ps.S_REJT] = t
                     return ps.REJECTED
-                have = 0  # the rhythm changed: start over from this beat
+                # The rhythm changed: start over, timing from the previous rejected beat if any.
+                s[ps.S_GOOD] = 0
+                have = 1 if s[ps.S_REJ] > 0 else 0
+                iv = s32(t - s[ps.S_REJT]) if have else iv
             else:
                 s[ps.S_REJ] = 0
                 s[ps.S_LAST] = t
@@ -188,6 +195,8 @@ class RefPhaseSync:
         s[ps.S_REJ] = 0
         s[ps.S_GOOD] = good
         s[ps.S_LOCK] = ps.LOCKED if good >= c[ps.C_LOCK_N] else ps.ACQUIRE
+        if s[ps.S_LOCK] == ps.LOCKED:
+            s[ps.S_MAD] = c[ps.C_LOCK_ERR] >> 1
         return ps.ACCEPTED
 
     def set_peer(self, slot, phase_q32, freq_q32, age_ticks):
