@@ -123,6 +123,25 @@ def test_missed_and_extra_beats_keep_the_lock():
     assert sync.locked()
 
 
+def test_large_breathing_swings_are_followed_not_rejected():
+    # Deep slow breathing: RR swings +-150 ms around 900 ms every 6 beats (beat-to-beat changes
+    # up to 150 ms, more than the smallest gate). The gate widens with the sleeper's own
+    # variability, so these real beats are not taken for ectopic ones and the lock holds.
+    import math
+
+    for gate_k_q4, holds in ((64, True), (0, False)):  # the default, and a fixed gate
+        sync = ps.PhaseSync(gate_k_q4=gate_k_q4)
+        f = Feeder(sync)
+        t = 1_000_000
+        verdicts, states = [], []
+        for i in range(60):
+            t += 900_000 + int(150_000 * math.sin(2 * math.pi * i / 6))
+            verdicts.append(f.beat_at(t)[0])
+            states.append(sync.lock_state())
+        followed = states[10:] == [ps.LOCKED] * 50 and ps.REJECTED not in verdicts[10:]
+        assert followed == holds, (gate_k_q4, verdicts, states)
+
+
 def test_a_new_rhythm_is_taken_after_repeated_rejections():
     sync = ps.PhaseSync()
     f, _ = steady(sync, 800_000, 15)
