@@ -157,8 +157,11 @@ class Store:
             f.write(b)
         # Atomic: a reset leaves the old or the new config. The unix port's VfsPosix mounted at "/"
         # resolves only relative names in rename(), so rename from the root with relative paths.
-        os.chdir("/")
-        os.rename(tmp.lstrip("/"), self.path.lstrip("/"))
+        if self.path.startswith("/"):
+            os.chdir("/")
+            os.rename(tmp[1:], self.path[1:])
+        else:
+            os.rename(tmp, self.path)
 
 
 class Board:
