@@ -296,12 +296,23 @@ def render(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _finite(x):
+    """NaN (e.g. wake correct in a night without wake) becomes null: JSON has no NaN."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_finite(v) for v in x]
+    return x
+
+
 def run(args: argparse.Namespace) -> int:
     if args.model is not None and args.loso:
         raise CocoonError("--model and --loso exclude each other", "--loso fits its own models")
     r = evaluate(args.dir, args.loso, args.model)
     if args.json:
-        print(json.dumps(r))
+        print(json.dumps(_finite(r)))
     else:
         print(render(r))
     return 0

@@ -28,6 +28,7 @@ from cocoon import proto
 from . import model as M
 from . import telemetry
 from .errors import CocoonError
+from .eval_stages import _finite
 from .sim import SimProcess
 from .sim_runner import SIM_PORT_DIR
 
@@ -246,7 +247,7 @@ def run(args: argparse.Namespace) -> int:
         "score": score(r["epochs"], profile),
         "wake": wake_summary(r["events"], profile, args.alarm),
     }
-    print(json.dumps(summary) if args.json else render(summary))
+    print(json.dumps(_finite(summary)) if args.json else render(summary))
     if not r["epochs"]:
         raise CocoonError(
             "the board published no EPOCH frames", "is the firmware's stage model in place?"

@@ -117,3 +117,22 @@ def test_a_missing_model_file_is_one_line(four_subjects: Path, tmp_path: Path):
     proc = cli(str(four_subjects), "--model", str(tmp_path / "none.py"))
     assert proc.returncode != 0 and "not found" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_a_night_without_wake_gives_valid_json(tmp_path: Path):
+    rng = np.random.default_rng(3)
+    n = 300
+    for name in ("a1", "a2"):
+        cols = {
+            "count_feature": rng.gamma(1, 0.3, n),
+            "hr_feature": rng.lognormal(-1.3, 0.3, n),
+            "time_feature": np.arange(n) / 120.0,
+            "psg_labels": np.repeat([2.0, 3.0, 5.0], n // 3),
+        }
+        for key, values in cols.items():
+            np.savetxt(tmp_path / f"{name}_{key}.out", values, fmt="%f")
+    proc = cli(str(tmp_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout, parse_constant=lambda c: pytest.fail(f"{c} is not JSON"))
+    assert r["sleep_wake"]["wake_correct_at_93"] is None
+    assert r["epochs"] == 2 * n
