@@ -104,7 +104,13 @@ def _compile_file(src: Path, march: str | None, board_name: str) -> bytes:
 
 
 def package_sources() -> list[Path]:
-    return sorted(p for p in (FIRMWARE / "cocoon").rglob("*.py") if "__pycache__" not in p.parts)
+    """Firmware modules that go onto a board. `*_ref.py` are plain-Python reference models that
+    define exact semantics for the tests; the board never imports them, so they are not flashed."""
+    return sorted(
+        p
+        for p in (FIRMWARE / "cocoon").rglob("*.py")
+        if "__pycache__" not in p.parts and not p.stem.endswith("_ref")
+    )
 
 
 def build_firmware(
