@@ -29,6 +29,9 @@ Where the other parts plug in (each a small edit here):
               set_phase(pulse_q16, breath_q16) and set_stage(stage) before render,
               set_sunrise_q15(smartwake.sunrise_q15(now_ms)) every frame for the smart wake;
               the app hands `frame` to board.strip.show
+  radio       `self.festival` (cocoon/festival.py): step(now_ms) every loop receives and sends
+              sync packets; in festival mode the oscillator runs at the group's tempo and is
+              pulled to its peers; STATE "radio"; configure(cfg) after every settings change
   commands    `self.ops`: op name -> method(frame) returning None (ok) or an error sentence
   telemetry   `state_payload()` builds the STATE dict; `send(type, payload)` sends any frame
 """
@@ -47,6 +50,7 @@ from cocoon.core.smartwake import IDLE as WAKE_IDLE
 from cocoon.core.smartwake import STATES as WAKE_STATES
 from cocoon.core.stager import NAMES as STAGE_NAMES
 from cocoon.core.stager import Stager
+from cocoon.festival import Festival, key_id
 from cocoon.sensors import Sensors
 
 # A boot counts as good once the firmware has run this long (ESPHome's safe-mode rule: 1 min).
@@ -118,6 +122,8 @@ class App:
         # The pulse oscillator the light follows: locked to heartbeats when they come in.
         self.sync = PhaseSync()
         self._sync_us = 0  # time not yet given to the oscillator (less than one tick)
+        # The radio (cocoon/festival.py): in festival mode, the group's tempo, phase and palette.
+        self.festival = Festival(board, cfg, self.sync, self.renderer, self.error)
         # The sensors: with a bus that reads registers (a real or simulated machine.I2C).
         i2c = board.i2c
         if i2c is not None and hasattr(i2c, "readfrom_mem_into"):
@@ -178,7 +184,8 @@ class App:
             "port": self.board.name,
             "leds": self.n,
             "proto": proto.VERSION,
-            "config": self.cfg,
+            # The group key stays on the board: only its fingerprint is shown.
+            "config": dict(self.cfg, sync_key="sha256:" + key_id(self.cfg["sync_key"])),
             "safe": self.safe,
             "boots": self.boots,
             "board": self.board.info,
@@ -210,6 +217,7 @@ class App:
                 "flash_limited": r.flash.limited,  # frames held back by the flash limiter
             },
             "sync": self.sync.stats(),
+            "radio": self.festival.payload(self._last_ms),
             "sleep": self.sleep_payload(self._last_ms),
             "sensors": self.hub.status() if self.hub is not None else self.sensors,
             "heart": self.hub.state_payload() if self.hub is not None else None,
@@ -250,6 +258,7 @@ class App:
                 self.sync.advance(ticks)
         self._poll_serial()
         self._poll_sensors(now_ms)
+        self.festival.step(now_ms)
         self._stages_step(now_ms)
         frame_dt = clock.ticks_diff(now_ms, self._last_frame_ms)
         if frame_dt >= self._frame_ms:
@@ -263,8 +272,12 @@ class App:
     def _phase_to_light(self):
         """The light's phase from the oscillator; breathe mode runs the oscillator's guide."""
         sync = self.sync
+        festival = self.renderer.mode == "festival"
+        if festival != self.festival.active:
+            # Festival: the group's tempo (heartbeats ignored); leaving it: the heart again.
+            self.festival.activate(festival, self._last_ms)
         breathing = self.renderer.mode == "breathe"
-        if breathing != (sync.mode() == BREATH):
+        if not festival and breathing != (sync.mode() == BREATH):
             if breathing:
                 sync.breathe()  # Dodow pacing: 11 -> 6 breaths/min over 8 min, exhale 1.5x
             else:
@@ -408,6 +421,7 @@ class App:
         except ValueError as e:
             return str(e)
         self.cfg = cfg
+        self.festival.configure(cfg)
         return None
 
     def _op_config(self, frame):
@@ -422,6 +436,7 @@ class App:
         except ValueError as e:
             return str(e)
         self.cfg = cfg
+        self.festival.configure(cfg)
         self._frame_ms = 1000 // cfg["fps"]
         if frame.payload.get("save"):
             return config.save(self.board.store, cfg)

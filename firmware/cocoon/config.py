@@ -11,12 +11,16 @@ Other parts add their settings with one line in SCHEMA. Kinds:
     ("int", default, low, high)        an integer in low..high
     ("choice", default, (a, b, ...))   one of the strings
     ("rgb", default)                   a colour "rrggbb" (6 hex digits)
+    ("hex", default, low, high)        low..high bytes written as hex digits (a key)
 """
 
 import json
 
 # Light modes the app knows today; the light engine adds its own.
 MODES = ["pulse", "breathe", "sunrise", "nightlight", "off", "festival"]  # cocoon/core/light.py
+
+# The public demo group key: "chrono-cocoon demo key, change!!" (32 bytes). See sync_key below.
+DEMO_SYNC_KEY = "6368726f6e6f2d636f636f6f6e2064656d6f206b65792c206368616e67652121"
 
 SCHEMA = {
     # Brightness 0..255 of the whole light. Dim by default: a night light should stay far below
@@ -49,6 +53,21 @@ SCHEMA = {
     "budget_ma": ("int", 850, 150, 20000),
     "ma_per_led": ("int", 55, 0, 200),
     "reserve_ma": ("int", 120, 0, 2000),
+    # Festival sync over the radio (cocoon/festival.py, docs/design.md "Festival sync"). "off"
+    # opts out: the radio neither sends nor listens. In festival mode a cocoon sends its pulse to
+    # its group and is pulled by the others with coupling K (0: it leads, it is never pulled).
+    "sync": ("choice", "on", ("on", "off")),
+    "sync_group": ("int", 1, 0, 65535),
+    # The group's HMAC key, 8..32 bytes in hex. The default is a PUBLIC demo key, the same in
+    # every copy of this firmware: anyone can join or imitate a group that keeps it. A festival
+    # crew sets its own (`cocoon` config: sync_key, e.g. 32 random bytes) on all its cocoons.
+    "sync_key": ("hex", DEMO_SYNC_KEY, 8, 32),
+    "sync_k_mhz": ("int", 100, 0, 250),  # Kuramoto K in mHz (turns/s x 1000); at most the slew
+    "sync_tx_ms": ("int", 700, 200, 5000),  # one sync packet per this period (jittered +-25%)
+    "sync_period_ms": ("int", 6000, 2000, 30000),  # the festival pulse: 10 per minute
+    # Kept by the firmware, not a setting: the radio's boot counter (syncpkt: boots << 20), so
+    # that packets sent after a reboot never reuse a counter value. Do not lower it.
+    "sync_boots": ("int", 0, 0, 4095),
 }
 
 
@@ -73,6 +92,11 @@ def check(key, value):
     elif kind == "rgb":
         if not (isinstance(value, str) and len(value) == 6 and _is_hex(value)):
             return "%s must be a colour rrggbb, got %r" % (key, value)
+    elif kind == "hex":
+        ok = isinstance(value, str) and len(value) % 2 == 0 and _is_hex(value)
+        if not ok or not spec[2] <= len(value) // 2 <= spec[3]:
+            return "%s must be %d..%d bytes as hex digits (e.g. from `openssl rand -hex %d`)" % (
+                key, spec[2], spec[3], spec[3])  # fmt: skip
     return None
 
 

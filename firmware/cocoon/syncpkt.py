@@ -12,7 +12,8 @@ cocoon.proto re-exports this module: one definition of the wire format for board
 Layout, little-endian, 40 bytes:
     0   2  magic b"CS"
     2   1  version (1)
-    3   1  flags: bit 0 locked to a sleeper, bit 1 breathing guide
+    3   1  flags: bit 0 locked to a sleeper, bit 1 breathing guide, bit 2 festival mode,
+           bits 4-5 the festival palette (cocoon/festival.py)
     4   2  group id
     6   2  sender id (e.g. the low 16 bits of its MAC)
     8   4  counter: strictly increasing per sender. Start it from a boot counter kept in flash
@@ -40,6 +41,8 @@ TAG_LEN = 16
 MAX_PEERS = 8  # as cocoon.core.phasesync.MAX_PEERS
 FLAG_LOCKED = 1
 FLAG_BREATH = 2
+FLAG_FESTIVAL = 4
+PALETTE_SHIFT = 4  # flags >> PALETTE_SHIFT & 3: the sender's festival palette
 
 # decode() results below zero.
 BAD_FORMAT = -1
