@@ -1,0 +1,154 @@
+"""End to end: four virtual boards on one virtual radio channel, in festival mode.
+
+Three share the group key but are configured with different tempos (12, 10 and 8 pulses per
+minute) and boot a second apart (so they start at different phases); a fourth has another key, a
+tempo of its own (15 per minute) and the lowest id, so that it would lead the group if anything it
+sent were accepted. The radio loses 10% of the packets at each receiver.
+
+The boards' own claims are not the measure: each STATE frame carries the board's pulse phase and
+uptime, and the host maps every board's uptime onto its own clock (`--speed 10` is the same
+virtual-time rate for all; the offset is the largest uptime - 10 x host time seen, i.e. the frame
+that travelled fastest). The host then computes the Kuramoto order parameter r of the three
+group boards' phases at common instants. Nothing here times the wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import secrets
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from cocoon import proto
+from cocoon_host import telemetry
+from cocoon_host.build import install_into_folder
+from cocoon_host.sim import SimProcess
+
+SPEED = 10
+STRANGER_KEY = "00112233445566778899aabbccddeeff"
+# id, configured festival period (ms), key (None: the default demo key)
+BOARDS = ((3, 5000, None), (5, 6000, None), (7, 7500, None), (1, 4000, STRANGER_KEY))
+GROUP = (3, 5, 7)
+WATCH_S = 9.0  # host seconds of telemetry per board: 90 virtual seconds
+
+
+class Recording:
+    """STATE frames of one board: (host monotonic time, uptime_ms, radio payload)."""
+
+    def __init__(self, board_id: int, url: str):
+        self.board_id = board_id
+        self.url = url
+        self.states: list[tuple[float, int, dict]] = []
+        self.error: Exception | None = None
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        def on_frame(frame: proto.Frame, _t: float) -> None:
+            if frame.type == proto.STATE and frame.payload.get("radio"):
+                self.states.append((time.monotonic(), frame.uptime_ms, frame.payload["radio"]))
+
+        try:
+            telemetry.watch(self.url, on_frame, seconds=WATCH_S)
+        except Exception as e:  # reported by the test, not lost in the thread
+            self.error = e
+
+    def offset_ms(self) -> float:
+        # uptime = SPEED x host time + offset + latency (>= 0): the smallest latency wins.
+        return max(up - SPEED * 1000 * t for t, up, _ in self.states)
+
+    def phase_at(self, t: float, offset_ms: float) -> float | None:
+        """The board's pulse phase (turns) at host time t, from its nearest STATE frame."""
+        ft, up, radio = min(self.states, key=lambda s: abs(s[0] - t))
+        if abs(ft - t) > 0.5 or not radio.get("tempo"):
+            return None
+        virtual_ms = SPEED * 1000 * t + offset_ms
+        return (radio["phase_q16"] / 65536 + radio["tempo"] / 60 * (virtual_ms - up) / 1000) % 1.0
+
+
+def order(phases: list[float]) -> tuple[float, float]:
+    """Kuramoto order parameter r and the mean phase (turns)."""
+    c = sum(math.cos(2 * math.pi * p) for p in phases)
+    s = sum(math.sin(2 * math.pi * p) for p in phases)
+    return math.hypot(c, s) / len(phases), (math.atan2(s, c) / (2 * math.pi)) % 1.0
+
+
+@pytest.fixture
+def firmware_fs(tmp_path: Path) -> Path:
+    fs = tmp_path / "firmware"
+    install_into_folder(fs)  # compiled once, copied for every board
+    return fs
+
+
+def test_three_cocoons_lock_and_a_stranger_is_not_pulled(firmware_fs: Path, tmp_path: Path):
+    channel = "fest-" + secrets.token_hex(4) + ":loss=0.1"
+    sims: list[SimProcess] = []
+    recs: dict[int, Recording] = {}
+    try:
+        for board_id, period_ms, key in BOARDS:
+            fs = tmp_path / f"board{board_id}"
+            shutil.copytree(firmware_fs, fs)
+            cfg: dict = {"mode": "festival", "sync_period_ms": period_ms}
+            if key:
+                cfg["sync_key"] = key
+            (fs / ".nvs").mkdir()
+            (fs / ".nvs" / "cocoon.bin").write_text(json.dumps(cfg))
+            args = ["--fs", str(fs), "--speed", str(SPEED), "--radio", channel]
+            args += ["--id", str(board_id), "--scenario", "none"]
+            sim = SimProcess(args).start()
+            sims.append(sim)
+            recs[board_id] = Recording(board_id, sim.url)
+            time.sleep(1.0)  # ~10 virtual seconds: the next one boots at another phase
+        for rec in recs.values():
+            rec.thread.join(WATCH_S + 30)
+    finally:
+        for sim in sims:
+            sim.stop()
+    for rec in recs.values():
+        assert rec.error is None, f"board {rec.board_id}: {rec.error}"
+        assert len(rec.states) >= 40, f"board {rec.board_id}: {len(rec.states)} STATE frames"
+
+    offsets = {b: recs[b].offset_ms() for b in recs}
+    start = max(recs[b].states[0][0] for b in GROUP)  # the last group board is up
+    end = min(recs[b].states[-1][0] for b in recs)
+    assert (end - start) * SPEED >= 40  # virtual seconds observed with all four running
+    series = []  # (virtual s since the last join, r of the group, stranger - group mean)
+    t = start
+    while t <= end:
+        phases = [recs[b].phase_at(t, offsets[b]) for b in GROUP]
+        stranger = recs[1].phase_at(t, offsets[1])
+        if None not in phases and stranger is not None:
+            r, mean = order(phases)  # type: ignore[arg-type]
+            series.append(((t - start) * SPEED, r, (stranger - mean) % 1.0))
+        t += 0.1
+    assert len(series) >= 30
+    # Locked within 20 virtual seconds of the last join, and held to the end (>= 20 s more): with
+    # tempos 20% apart, unsynchronised pulses would be a full turn apart within 15 s.
+    held_from = None
+    for v_s, r, _ in series:
+        if r > 0.9:
+            held_from = v_s if held_from is None else held_from
+        else:
+            held_from = None
+    assert held_from is not None and held_from <= 20.0, [round(r, 2) for _, r, _ in series]
+    assert series[-1][0] - held_from >= 20.0
+    # The boards agree: the lowest group id (3) leads tempo and palette; each sees its 2 peers.
+    for b in GROUP:
+        radio = recs[b].states[-1][2]
+        assert radio["lead"] == 3 and radio["tempo"] == 12.0 and radio["peers"] == 2, radio
+        assert radio["r"] > 0.9 and radio["rej"]["tag"] > 0  # the stranger's packets
+        assert radio["demo_key"] is True
+    # The stranger hears nobody, keeps its own tempo, and slips against the group: its offset
+    # turns round at 15 - 12 = 3 per minute; a pulled one would stay put.
+    s_radio = recs[1].states[-1][2]
+    assert s_radio["peers"] == 0 and s_radio["rx"] == 0 and s_radio["rej"]["tag"] > 10
+    assert s_radio["lead"] == 1 and s_radio["tempo"] == 15.0 and s_radio["demo_key"] is False
+    slips = 0.0
+    for (_, _, a), (_, _, b) in zip(series, series[1:], strict=False):
+        slips += (b - a + 0.5) % 1.0 - 0.5
+    span_min = (series[-1][0] - series[0][0]) / 60
+    assert slips > 0.5 and abs(slips / span_min - 3.0) < 0.6, (slips, span_min)
