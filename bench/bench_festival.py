@@ -65,7 +65,8 @@ def run() -> list[str]:
             cells.append(f"loss {loss:2d}%: {_fmt_lock(runs)}")
             if loss == LOSSES[-1]:
                 tail = statistics.mean(r["r_tail_mean"] for r in runs)
-        lines.append(f"  N={n:2d}  " + "  |  ".join(cells) + f"  (r, last 60 s at {LOSSES[-1]}% loss: {tail:.3f})")
+        tail_text = f"  (r, last 60 s at {LOSSES[-1]}% loss: {tail:.3f})"
+        lines.append(f"  N={n:2d}  " + "  |  ".join(cells) + tail_text)
     lines.append("baseline K = 0 (uncoupled), loss 0%, same seeds: r over the last 60 s")
     for n in SIZES:
         runs = [_mp("lock", str(n), "0", "0", str(s)) for s in range(1, SEEDS + 1)]
