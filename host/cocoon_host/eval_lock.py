@@ -1,7 +1,7 @@
 """`cocoon eval lock DIR`: how fast and how well the firmware's phase-sync loop locks to beats.
 
     cocoon eval lock ../shared/data/welltory-ppg
-    cocoon eval lock ../shared/data/welltory-ppg --json --offset 20
+    cocoon eval lock ../shared/data/welltory-ppg --json --offset 20 --subjects even
 
 Every recording under DIR (DIR itself or its sub-folders) with an RR.txt (RR intervals in ms,
 space separated: the welltory-ppg format) is fed beat by beat through cocoon.core.phasesync on the
@@ -25,10 +25,12 @@ synthetic_rr() below), never on these recordings.
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import math
 import os
 import random
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -61,6 +63,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--ratio", type=int, default=None, help="beats per light pulse (default: firmware's)"
+    )
+    p.add_argument(
+        "--subjects",
+        default="all",
+        metavar="odd|even|all|GLOB",
+        help="which recordings: by the number in the name (odd: the tuning set, even: held out) "
+        "or a glob on the name (default: all)",
     )
 
 
@@ -114,6 +123,33 @@ def find_recordings(root: Path) -> list[tuple[str, Path]]:
             "point at a folder like ../shared/data/welltory-ppg",
         )
     return found
+
+
+def select_subjects(found: list[tuple[str, Path]], which: str) -> list[tuple[str, Path]]:
+    """Keep the recordings that `which` names: "all", "odd" or "even" (by the last number in the
+    name: subject_03 is odd) or a glob on the name. The odd/even split is how the loop is tuned
+    (odd) and reported (even held out): see bench/tune_sync.py."""
+    if which == "all":
+        return found
+    if which in ("odd", "even"):
+        kept = []
+        for name, path in found:
+            digits = re.findall(r"\d+", name)
+            if not digits:
+                raise CocoonError(
+                    f"--subjects {which}: recording {name!r} has no number in its name",
+                    "use --subjects all or a glob",
+                )
+            if int(digits[-1]) % 2 == (which == "odd"):
+                kept.append((name, path))
+    else:
+        kept = [(name, path) for name, path in found if fnmatch.fnmatchcase(name, which)]
+    if not kept:
+        raise CocoonError(
+            f"--subjects {which} matches none of the {len(found)} recordings",
+            "use odd, even, all or a glob such as 'subject_0*'",
+        )
+    return kept
 
 
 # --- running the firmware on the unix port ---------------------------------------------------
@@ -300,17 +336,21 @@ def _cpython_micropython_module() -> None:
 
 def synthetic_rr(seed: int, n: int = 100) -> list[float]:
     """A plausible resting RR series: mean rate, respiratory sinus arrhythmia, a Mayer wave near
-    0.1 Hz, a slow wander, beat-to-beat noise and the odd premature beat with its compensatory
-    pause. Ranges from the literature, not fitted to any recording: short-term RMSSD around
-    20-50 ms at rest (Task Force 1996; Nunan et al. 2010), and RSA from a few ms in shallow
-    breathing up to ~150 ms with slow deep breathing (5-6/min: Lehrer & Gevirtz 2014), which
-    people often do while they measure or fall asleep."""
+    0.1 Hz, a slow wander, beat-to-beat noise, the odd premature beat with its compensatory
+    pause, and the beat detector's timing jitter. Ranges from the literature, not fitted to any
+    recording: short-term RMSSD around 20-50 ms at rest (Task Force 1996; Nunan et al. 2010),
+    and RSA from a few ms in shallow breathing up to ~150 ms with slow deep breathing (5-6/min:
+    Lehrer & Gevirtz 2014), which people often do while they measure or fall asleep. Jitter:
+    PPG beat times from a 30 fps phone camera are quantised to 33 ms, and a poor contact moves
+    the detected peak by tens of ms (Schäfer & Vagedes 2013): 2-60 ms RMS on each beat time,
+    so successive intervals share it with opposite signs."""
     rnd = random.Random(seed)
     mean = rnd.uniform(600, 1150)
     rsa = math.exp(rnd.uniform(math.log(5), math.log(150)))
     breath_hz = rnd.uniform(5, 18) / 60
     mayer = rnd.uniform(0, 40)
     noise = rnd.uniform(2, 15)
+    jitter = math.exp(rnd.uniform(math.log(2), math.log(60)))
     ph1, ph2 = rnd.uniform(0, 2 * math.pi), rnd.uniform(0, 2 * math.pi)
     wander, t, out = 0.0, 0.0, []
     while len(out) < n:
@@ -329,7 +369,9 @@ def synthetic_rr(seed: int, n: int = 100) -> list[float]:
             continue
         out.append(rr)
         t += rr
-    return [round(x) for x in out[:n]]
+    # Jitter on the beat times, not on the intervals: interval i gains j_i - j_(i-1).
+    j = [rnd.gauss(0, jitter) for _ in range(n + 1)]
+    return [round(max(250.0, x + j[i + 1] - j[i])) for i, x in enumerate(out[:n])]
 
 
 # --- the command ---------------------------------------------------------------------------------
@@ -337,7 +379,7 @@ def synthetic_rr(seed: int, n: int = 100) -> list[float]:
 
 def run(args: argparse.Namespace) -> int:
     root = Path(args.dir)
-    found = find_recordings(root)
+    found = select_subjects(find_recordings(root), args.subjects)
     recordings = [(name, read_rr(path)) for name, path in found]
     settings = {}
     if args.ratio is not None:

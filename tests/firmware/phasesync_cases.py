@@ -189,7 +189,18 @@ def chaos(seed, n_events):
 # Configurations the exactness tests run: the default and the extremes of the settings.
 CONFIGS = (
     {},
-    {"ratio": 1, "coupling_mhz": 250, "alpha_q15": 32768, "beta_q15": 32768, "gate_k_q4": 255},
+    {
+        "ratio": 1,
+        "coupling_mhz": 250,
+        "alpha_q15": 32768,
+        "beta_q15": 32768,
+        "gate_k_q4": 255,
+        "predict_order": 6,
+        "predict_mu_q8": 255,
+        "predict_reg_ms": 1,
+        "predict_mean_sh": 1,
+        "predict_w0_q12": 4096,
+    },
     {
         "ratio": 8,
         "tick_us": 20_000,
@@ -197,6 +208,7 @@ CONFIGS = (
         "beat_min_bpm": 20,
         "lock_n": 1,
         "gate_k_q4": 0,
+        "predict": 0,
     },
     {
         "ratio": 3,
@@ -205,6 +217,10 @@ CONFIGS = (
         "max_slew_mhz": 1,
         "unlock_n": 1,
         "coupling_mhz": 0,
+        "predict_order": 1,
+        "predict_reg_ms": 1000,
+        "predict_mean_sh": 8,
+        "predict_w0_q12": 0,
     },
 )
 

@@ -8,7 +8,9 @@ CPython and on the MicroPython unix port). Regenerate after a deliberate change 
 
 Differences from phasesync.py on purpose (these are what the comparison measures): no Q16
 quantisation of the phase error, exact divisions, sin() instead of the table, a pure exponential
-slew (the integer loop finishes the last 2**slew_sh units at once) and a linear breathing ramp.
+slew (the integer loop finishes the last 2**slew_sh units at once), a linear breathing ramp, and
+an interval predictor in float ticks (the integer one rounds intervals to 1/128 tick, weights to
+Q16).
 """
 
 import math
@@ -50,6 +52,13 @@ class FloatPhaseSync:
         self.peer_to = c[ps.C_PEER_TO]
         self.maxage = c[ps.C_MAXAGE] / 256
         self.corr_max = 0.25
+        # The interval predictor, in ticks (the fixed point works in 2**psh / 256 ticks).
+        unit = (1 << c[ps.C_PSH]) / 256
+        self.predict, self.order = c[ps.C_PREDICT], c[ps.C_ORDER]
+        self.mu, self.reg = c[ps.C_MU] / 256, c[ps.C_REG] * unit * unit
+        self.mean_a, self.dev_max = 1 / (1 << c[ps.C_MEAN_SH]), 8191 * unit
+        self.w = [c[ps.C_W0] / 65536] + [0.0] * (ps.ORDER_MAX - 1)
+        self.hist, self.mean, self.pred, self.hn = [0.0] * ps.ORDER_MAX, 0.0, 0.0, 0
         self.phase, self.freq, self.corr = 0.0, self.frest, 0.0
         self.now, self.last, self.have = 0.0, 0.0, False
         self.lock, self.mode, self.good, self.rej, self.since = ps.FREE, ps.HEART, 0, 0, 0
@@ -94,6 +103,29 @@ class FloatPhaseSync:
         for _ in range(n):
             self.tick()
 
+    def _clean(self, iv):
+        return self.hn == 0 or self.mean < 2 * iv < 3 * self.mean
+
+    def _devs(self):
+        return [min(max(h - self.mean, -self.dev_max), self.dev_max) for h in self.hist]
+
+    def _learn(self, iv):
+        n = self.order
+        if self.hn == 0:
+            self.mean, self.hist = iv, [iv] * n
+        else:
+            d = self._devs()
+            e = min(max(iv - self.pred, -self.dev_max), self.dev_max)
+            nrm = self.reg + sum(x * x for x in d)
+            for j in range(n):
+                self.w[j] = min(max(self.w[j] + self.mu * e * d[j] / nrm, -4.0), 4.0)
+            self.mean += (iv - self.mean) * self.mean_a
+            self.hist = [iv] + self.hist[: n - 1]
+        self.hn += 1
+        d = self._devs()
+        pred = self.mean + sum(self.w[j] * d[j] for j in range(self.order))
+        self.pred = min(max(pred, self.ivmin), self.ivmax)
+
     def beat(self, age_ticks):
         if self.mode != ps.HEART:
             return ps.IGNORED
@@ -120,7 +152,15 @@ class FloatPhaseSync:
             else:
                 self.rej, self.last, self.since = 0, t, 0
                 self._add_corr(self.alpha * ee / self.ratio)
-                self.freq = min(max(self.freq * (1 + self.beta * ee), self.fmin), self.fmax)
+                if self.predict and self.ivmin <= iv <= self.ivmax and self._clean(iv):
+                    self._learn(iv)
+                if self.predict and self.hn:
+                    fp = min(max(1.0 / (self.ratio * self.pred), self.fmin), self.fmax)
+                    makeup = min(max((fp - self.freq) * age, -0.125), 0.125)
+                    self.corr = min(max(self.corr + makeup, -self.corr_max), self.corr_max)
+                    self.freq = fp
+                else:
+                    self.freq = min(max(self.freq * (1 + self.beta * ee), self.fmin), self.fmax)
                 return ps.ACCEPTED
         good = self.good
         if not have:
@@ -133,9 +173,13 @@ class FloatPhaseSync:
             if abs(ee) > self.lock_err:
                 good = 0
                 freq = 1.0 / (self.ratio * iv)
+                self.hn = 0
+                self._learn(iv)
             else:
                 good += 1
                 freq = self.freq * (1 + self.beta * ee)
+                if self._clean(iv):
+                    self._learn(iv)
             self.freq = min(max(freq, self.fmin), self.fmax)
         self._add_corr(ee / self.ratio)
         self.last, self.have, self.since, self.rej, self.good = t, True, 0, 0, good

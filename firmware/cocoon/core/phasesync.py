@@ -114,7 +114,14 @@ S_LIVE = const(20)  # live peers at the last tick
 S_STEP = const(21)  # correction step of the last tick
 S_MAD = const(22)  # running mean |error| at locked beats, Q16 beat turns (sets the gate)
 S_REJT = const(23)  # Q8 time of the last rejected beat
-STATE_LEN = const(24)
+# The interval predictor (locked: the frequency comes from the predicted next interval).
+S_MEAN = const(24)  # running mean interval, Q4 predictor units (Q8 ticks >> C_PSH)
+S_PRED = const(25)  # predicted next interval, predictor units
+S_HN = const(26)  # clean intervals learned since the predictor (re)started, saturates at 255
+S_HIST = const(27)  # S_HIST + i: the last ORDER_MAX clean intervals, newest first, units
+S_W = const(33)  # S_W + i: the predictor's weights on (interval i - mean), Q16
+STATE_LEN = const(39)
+ORDER_MAX = const(6)
 
 # Config layout: array('i'), derived once by make_config().
 C_RATIO = const(0)
@@ -140,10 +147,20 @@ C_MAXAGE = const(19)
 C_SPLIT_HEART = const(20)
 C_GATE_K = const(21)  # gate = max(C_GATE, C_GATE_K * mean |error| / 16)
 C_INV = const(22)  # C_INV + n: 4096 // n for n = 1..MAX_PEERS (mean over n live peers)
-CONFIG_LEN = const(31)
+C_PREDICT = const(31)  # 1: locked frequency from the predicted interval; 0: the PI update
+C_ORDER = const(32)  # intervals the predictor looks back on, 1..ORDER_MAX
+C_MU = const(33)  # NLMS step, Q8
+C_REG = const(34)  # NLMS regularisation, predictor units squared (2**16..2**28)
+C_PSH = const(35)  # predictor unit = 2**C_PSH Q8 ticks (so that intervals fit 15 bits)
+C_MEAN_SH = const(36)  # the running mean's time constant: 2**C_MEAN_SH intervals
+C_W0 = const(37)  # starting weight on the last interval, Q16
+CONFIG_LEN = const(38)
 
 _SINCE_MAX = const(0x3FFFFFFF)
 _CORR_MAX = const(0x3FFFFFFF)  # |pending correction| <= a quarter turn: sums stay inside int32
+_MAKEUP_MAX = const(0x1FFFFFFF)  # an eighth of a turn
+_DEV_MAX = const(8191)  # |interval - mean| used by the predictor, units (about 0.5 s by default)
+_W_MAX = const(0x40000)  # |weight| <= 4.0 (Q16); rounded to Q12 times a deviation < 2**27
 
 # Defaults, and why.
 # 100 ticks/s: the renderer (WLED targets 42 fps) finds a fresh phase every frame, the correction
@@ -199,7 +216,7 @@ def make_config(
     alpha_q15=32768,
     beta_q15=27853,
     gate_q16=9830,
-    gate_k_q4=64,
+    gate_k_q4=96,
     lock_err_q16=7864,
     lock_n=2,
     unlock_n=3,
@@ -209,6 +226,12 @@ def make_config(
     coupling_mhz=100,
     peer_timeout_ms=3000,
     heart_split_q16=32768,
+    predict=1,
+    predict_order=4,
+    predict_mu_q8=40,
+    predict_reg_ms=40,
+    predict_mean_sh=3,
+    predict_w0_q12=2048,
 ):
     """Validate the settings and return the loop's config as array('i'). Raises ValueError.
 
@@ -227,6 +250,14 @@ def make_config(
     coupling_mhz            Kuramoto K in turns per second (0: this cocoon ignores its peers)
     peer_timeout_ms         a peer not heard from for this long is dropped
     heart_split_q16         shaped_q16() split in heart mode (32768: symmetric)
+    predict                 1: once locked, each beat sets the frequency from the predicted next
+                            interval (below); 0: the PI frequency update (beta_q15) instead
+    predict_order, predict_mu_q8, predict_reg_ms, predict_mean_sh, predict_w0_q12
+                            the interval predictor: a normalised-LMS AR(order) model of the
+                            interval's deviation from a running mean (2**mean_sh beats), step
+                            mu, regularisation reg_ms (RMS deviation), starting weight w0 on
+                            the last interval; chosen by bench/tune_sync.py (synthetic series
+                            and the odd-numbered recordings only)
     """
 
     def check(name, value, lo, hi):
@@ -257,6 +288,12 @@ def make_config(
     check("coupling_mhz", coupling_mhz, 0, max_slew_mhz)
     check("peer_timeout_ms", peer_timeout_ms, 100, 60000)
     check("heart_split_q16", heart_split_q16, 4096, 61440)
+    check("predict", predict, 0, 1)
+    check("predict_order", predict_order, 1, ORDER_MAX)
+    check("predict_mu_q8", predict_mu_q8, 0, 255)
+    check("predict_reg_ms", predict_reg_ms, 1, 1000)
+    check("predict_mean_sh", predict_mean_sh, 1, 8)
+    check("predict_w0_q12", predict_w0_q12, 0, 4096)
     rest_mhz = rest_bpm * 1000 // (60 * ratio)
     if rest_mhz < pulse_min_mhz or rest_mhz > pulse_max_mhz:
         raise ValueError("phasesync: rest_bpm / ratio is outside the pulse band")
@@ -288,6 +325,20 @@ def make_config(
     cfg[C_SPLIT_HEART] = heart_split_q16
     for n in range(1, MAX_PEERS + 1):
         cfg[C_INV + n] = 4096 // n
+    cfg[C_PREDICT] = predict
+    cfg[C_ORDER] = predict_order
+    cfg[C_MU] = predict_mu_q8
+    # Predictor units: the longest interval below 2**15 units (|deviation| * |weight| < 2**27).
+    psh = 0
+    while cfg[C_IVMAX] >> psh >= 32768:
+        psh += 1
+    cfg[C_PSH] = psh
+    # reg_ms squared in units squared (unit = tick_us * 2**psh / 256 us), inside 2**16..2**28 so
+    # that the NLMS division keeps its products below 2**31 (see _learn).
+    reg = (predict_reg_ms * 256_000) ** 2 // (tick_us << psh) ** 2
+    cfg[C_REG] = min(max(reg, 1 << 16), 1 << 28)
+    cfg[C_MEAN_SH] = predict_mean_sh
+    cfg[C_W0] = predict_w0_q12 << 4
     return cfg
 
 
@@ -534,10 +585,38 @@ def _beat(st, cfg, age_q8: int) -> int:
                 corr = _CORR_MAX
             elif corr < 0 - _CORR_MAX:
                 corr = 0 - _CORR_MAX
+            if c[C_PREDICT] != 0 and iv >= c[C_IVMIN] and iv <= c[C_IVMAX]:
+                if int(_clean(st, cfg, iv)) != 0:
+                    _learn(st, cfg, iv)
+            if c[C_PREDICT] != 0 and s[S_HN] != 0:
+                # The next beat mark goes where the predictor expects the next beat: the pulse
+                # runs at 1 / (ratio * predicted interval) from this beat on, as if it had done
+                # so since the beat (the phase makes up freq difference * age: low 32 bits).
+                fp = int(_div40(ratio * (s[S_PRED] << c[C_PSH])))
+                if fp < fmin:
+                    fp = fmin
+                elif fp > fmax:
+                    fp = fmax
+                whole = age_q8 >> 8
+                frac = age_q8 & 0xFF
+                adv = freq * whole + (freq >> 8) * frac + (((freq & 0xFF) * frac) >> 8)
+                advp = fp * whole + (fp >> 8) * frac + (((fp & 0xFF) * frac) >> 8)
+                dd = (((advp - adv) & M) ^ S) - S
+                if dd > _MAKEUP_MAX:  # absurd ages only; keeps the sum inside int32
+                    dd = _MAKEUP_MAX
+                elif dd < 0 - _MAKEUP_MAX:
+                    dd = 0 - _MAKEUP_MAX
+                corr += dd
+                freq = fp
+            else:
+                # Frequency: relative change beta * e (freq >> 13 < 2**15, |g| <= 2**15).
+                g = (ee16 * c[C_BETA] + 16384) >> 15
+                freq += ((freq >> 13) * g) >> 3
+            if corr > _CORR_MAX:
+                corr = _CORR_MAX
+            elif corr < 0 - _CORR_MAX:
+                corr = 0 - _CORR_MAX
             s[S_CORR] = corr
-            # Frequency: relative change beta * e (freq >> 13 < 2**15, |g| <= 2**15).
-            g = (ee16 * c[C_BETA] + 16384) >> 15
-            freq += ((freq >> 13) * g) >> 3
             if freq < fmin:
                 freq = fmin
             elif freq > fmax:
@@ -552,24 +631,17 @@ def _beat(st, cfg, age_q8: int) -> int:
         if iv <= c[C_IVMAX]:
             if aee > c[C_LOCK_ERR]:
                 good = 0
-                # The frequency is clearly off: take it from this interval, 2**40 / (ratio * iv),
-                # by long division (d < 2**22, r < d, q < 2**29).
-                d = ratio * iv
-                r = 1
-                q = 0
-                b = 0
-                while b < 40:
-                    r = r << 1
-                    q = q << 1
-                    if r >= d:
-                        r -= d
-                        q |= 1
-                    b += 1
-                freq = q
+                # The frequency is clearly off: take it from this interval, and start the
+                # predictor over from it.
+                freq = int(_div40(ratio * iv))
+                s[S_HN] = 0
+                _learn(st, cfg, iv)
             else:
                 good += 1
                 g = (ee16 * c[C_BETA] + 16384) >> 15
                 freq += ((freq >> 13) * g) >> 3
+                if int(_clean(st, cfg, iv)) != 0:
+                    _learn(st, cfg, iv)
             if freq < fmin:
                 freq = fmin
             elif freq > fmax:
@@ -606,6 +678,132 @@ def _beat(st, cfg, age_q8: int) -> int:
     s[S_GOOD] = good
     s[S_LOCK] = lock
     return ACCEPTED
+
+
+@micropython.viper
+def _div40(d: int) -> int:
+    """2**40 // d by long division (0 < d < 2**23: r < 2**24, the quotient < 2**31)."""
+    r = 1
+    q = 0
+    b = 0
+    while b < 40:
+        r = r << 1
+        q = q << 1
+        if r >= d:
+            r -= d
+            q |= 1
+        b += 1
+    return q
+
+
+@micropython.viper
+def _clean(st, cfg, iv: int) -> int:
+    """1 if the interval (Q8 ticks) is one beat long (0.5..1.5 x the running mean), or if the
+    predictor has nothing yet: a missed beat (two intervals) must not teach it."""
+    s = ptr32(st)
+    c = ptr32(cfg)
+    if s[S_HN] == 0:
+        return 1
+    sh = c[C_PSH]
+    u = (iv + ((1 << sh) >> 1)) >> sh
+    m = (s[S_MEAN] + 8) >> 4
+    if u + u > m and u + u < 3 * m:
+        return 1
+    return 0
+
+
+@micropython.viper
+def _learn(st, cfg, iv: int):
+    """A clean interval (Q8 ticks, ivmin..ivmax) arrived: adapt the predictor, predict the next.
+
+    Model: next - mean = sum_i w_i * (interval_i - mean) over the last `order` intervals, the mean
+    a running one; normalised LMS (Haykin, Adaptive Filter Theory, ch. 6): w_i += mu * e * d_i /
+    (reg + sum d^2), e = this interval - its prediction. It follows respiratory sinus arrhythmia
+    (quasi-periodic, a few beats long) and falls back to the mean on beat-to-beat noise.
+    Bounds: u < 2**15, |d| <= _DEV_MAX < 2**13, |w| <= 2**14, order <= 6: |sum w d| < 2**30;
+    sum d^2 < 2**29; nrm >> 12 >= 16 so q = e d / that (Q12) < 2**22 and times mu (< 2**8) < 2**30;
+    weights are Q16 (the Q12 steps of small updates would be lost to rounding), used as Q12.
+    """
+    s = ptr32(st)
+    c = ptr32(cfg)
+    one = 1
+    S = one << 31
+    M = (S - 1) | S
+    sh = c[C_PSH]
+    order = c[C_ORDER]
+    u = (iv + ((1 << sh) >> 1)) >> sh  # rounded: units, mean and prediction carry no bias
+    hn = s[S_HN]
+    j = 0
+    if hn == 0:
+        s[S_MEAN] = u << 4
+        while j < order:
+            s[S_HIST + j] = u
+            j += 1
+    else:
+        m = (s[S_MEAN] + 8) >> 4
+        e = u - s[S_PRED]
+        if e > _DEV_MAX:
+            e = _DEV_MAX
+        elif e < 0 - _DEV_MAX:
+            e = 0 - _DEV_MAX
+        nrm = c[C_REG]
+        while j < order:
+            d = s[S_HIST + j] - m
+            if d > _DEV_MAX:
+                d = _DEV_MAX
+            elif d < 0 - _DEV_MAX:
+                d = 0 - _DEV_MAX
+            nrm += d * d
+            j += 1
+        nq = nrm >> 12
+        mu = c[C_MU]
+        j = 0
+        while j < order:
+            d = s[S_HIST + j] - m
+            if d > _DEV_MAX:
+                d = _DEV_MAX
+            elif d < 0 - _DEV_MAX:
+                d = 0 - _DEV_MAX
+            p = e * d
+            if p < 0:
+                q = 0 - ((0 - p) // nq)
+            else:
+                q = p // nq
+            w = (((s[S_W + j] & M) ^ S) - S) + ((q * mu) >> 4)  # weights are signed
+            if w > _W_MAX:
+                w = _W_MAX
+            elif w < 0 - _W_MAX:
+                w = 0 - _W_MAX
+            s[S_W + j] = w
+            j += 1
+        m4 = s[S_MEAN]
+        s[S_MEAN] = m4 + (((u << 4) - m4) >> c[C_MEAN_SH])
+        j = order - 1
+        while j > 0:
+            s[S_HIST + j] = s[S_HIST + j - 1]
+            j -= 1
+        s[S_HIST] = u
+    if hn < 255:
+        s[S_HN] = hn + 1
+    m = (s[S_MEAN] + 8) >> 4
+    acc = 0
+    j = 0
+    while j < order:
+        d = s[S_HIST + j] - m
+        if d > _DEV_MAX:
+            d = _DEV_MAX
+        elif d < 0 - _DEV_MAX:
+            d = 0 - _DEV_MAX
+        acc += (((((s[S_W + j] & M) ^ S) - S) + 8) >> 4) * d
+        j += 1
+    pred = m + ((acc + 2048) >> 12)
+    lo = c[C_IVMIN] >> sh
+    hi = c[C_IVMAX] >> sh
+    if pred < lo:
+        pred = lo
+    elif pred > hi:
+        pred = hi
+    s[S_PRED] = pred
 
 
 @micropython.viper
@@ -695,6 +893,7 @@ class PhaseSync:
             self.peers[i] = 0
         st[S_FREQ] = self.cfg[C_FREST]
         st[S_SPLIT] = self.cfg[C_SPLIT_HEART]
+        st[S_W] = self.cfg[C_W0]
 
     # --- the fast path: no allocation ---------------------------------------------------------
 

@@ -17,6 +17,9 @@ from cocoon.core.trig import SIN_Q15
 
 _CORR_MAX = (1 << 30) - 1
 _SINCE_MAX = (1 << 30) - 1
+_MAKEUP_MAX = (1 << 29) - 1
+_DEV_MAX = 8191
+_W_MAX = 4 << 16  # weights are Q16
 
 
 def s32(x):
@@ -58,6 +61,7 @@ class RefPhaseSync:
         self.peers = [0] * (ps.PEER_STRIDE * ps.MAX_PEERS)
         self.state[ps.S_FREQ] = self.cfg[ps.C_FREST]
         self.state[ps.S_SPLIT] = self.cfg[ps.C_SPLIT_HEART]
+        self.state[ps.S_W] = self.cfg[ps.C_W0]
 
     def tick(self):
         c, s = self.cfg, self.state
@@ -134,6 +138,55 @@ class RefPhaseSync:
         g = (ee16 * c[ps.C_BETA] + 16384) >> 15
         return s[ps.S_FREQ] + (((s[ps.S_FREQ] >> 13) * g) >> 3)
 
+    def _clean(self, iv):
+        """One beat long (0.5..1.5 x the running mean), or nothing learned yet."""
+        s = self.state
+        if s[ps.S_HN] == 0:
+            return True
+        u, m = self._units(iv), (s[ps.S_MEAN] + 8) >> 4
+        return m < 2 * u < 3 * m
+
+    def _units(self, iv):
+        """Q8 ticks -> predictor units (2**C_PSH Q8 ticks), rounded half up."""
+        sh = self.cfg[ps.C_PSH]
+        return (iv + ((1 << sh) >> 1)) >> sh
+
+    def _deviations(self):
+        c, s = self.cfg, self.state
+        m = (s[ps.S_MEAN] + 8) >> 4
+        hist = s[ps.S_HIST : ps.S_HIST + c[ps.C_ORDER]]
+        return [clamp(h - m, -_DEV_MAX, _DEV_MAX) for h in hist]
+
+    def _learn(self, iv):
+        """Normalised LMS on the deviations of the last intervals from the running mean."""
+        c, s = self.cfg, self.state
+        order = c[ps.C_ORDER]
+        u = self._units(iv)
+        if s[ps.S_HN] == 0:
+            s[ps.S_MEAN] = u << 4
+            s[ps.S_HIST : ps.S_HIST + order] = [u] * order
+        else:
+            d = self._deviations()
+            e = clamp(u - s[ps.S_PRED], -_DEV_MAX, _DEV_MAX)
+            nq = (c[ps.C_REG] + sum(x * x for x in d)) >> 12
+            for j in range(order):
+                q = div_toward_zero(e * d[j], nq)
+                w = s[ps.S_W + j] + ((q * c[ps.C_MU]) >> 4)
+                s[ps.S_W + j] = clamp(w, -_W_MAX, _W_MAX)
+            s[ps.S_MEAN] += ((u << 4) - s[ps.S_MEAN]) >> c[ps.C_MEAN_SH]
+            s[ps.S_HIST : ps.S_HIST + order] = [u] + s[ps.S_HIST : ps.S_HIST + order - 1]
+        s[ps.S_HN] = min(s[ps.S_HN] + 1, 255)
+        d = self._deviations()
+        acc = sum(((s[ps.S_W + j] + 8) >> 4) * d[j] for j in range(order))  # Q12 weights
+        lo, hi = c[ps.C_IVMIN] >> c[ps.C_PSH], c[ps.C_IVMAX] >> c[ps.C_PSH]
+        s[ps.S_PRED] = clamp(((s[ps.S_MEAN] + 8) >> 4) + ((acc + 2048) >> 12), lo, hi)
+
+    @staticmethod
+    def _advance(freq, age_q8):
+        # freq * age in Q8 ticks as the fast path computes it (only the low 32 bits matter).
+        whole, frac = age_q8 >> 8, age_q8 & 0xFF
+        return freq * whole + (freq >> 8) * frac + (((freq & 0xFF) * frac) >> 8)
+
     def beat(self, age_q8=0):
         c, s = self.cfg, self.state
         if s[ps.S_MODE] != ps.HEART:
@@ -143,10 +196,7 @@ class RefPhaseSync:
         ratio = c[ps.C_RATIO]
         t = s32(s[ps.S_NOW] - age_q8)
         # Oscillator phase at the beat: back off freq * age (low 32 bits only).
-        whole, frac = age_q8 >> 8, age_q8 & 0xFF
-        freq = s[ps.S_FREQ]
-        adv = freq * whole + (freq >> 8) * frac + (((freq & 0xFF) * frac) >> 8)
-        pb = s32(s[ps.S_PHASE] - adv)
+        pb = s32(s[ps.S_PHASE] - self._advance(s[ps.S_FREQ], age_q8))
         e16 = s32(-ratio * pb) >> 16
         ee16 = s32(-ratio * (pb + s[ps.S_CORR])) >> 16
         s[ps.S_ERR] = e16
@@ -171,7 +221,19 @@ class RefPhaseSync:
                 s[ps.S_SINCE] = 0
                 dc = (ee16 * c[ps.C_ALPHA] + 16384) >> 15
                 self._add_corr(div_toward_zero(dc, ratio) << 16)
-                s[ps.S_FREQ] = clamp(self._freq_nudge(ee16), c[ps.C_FMIN], c[ps.C_FMAX])
+                predict = c[ps.C_PREDICT]
+                if predict and c[ps.C_IVMIN] <= iv <= c[ps.C_IVMAX] and self._clean(iv):
+                    self._learn(iv)
+                if predict and s[ps.S_HN]:
+                    # Run at 1 / (ratio * predicted interval) as if since the beat.
+                    fp = (1 << 40) // (ratio * (s[ps.S_PRED] << c[ps.C_PSH]))
+                    fp = clamp(fp, c[ps.C_FMIN], c[ps.C_FMAX])
+                    makeup = s32(self._advance(fp, age_q8) - self._advance(s[ps.S_FREQ], age_q8))
+                    makeup = clamp(makeup, -_MAKEUP_MAX, _MAKEUP_MAX)
+                    s[ps.S_CORR] = clamp(s[ps.S_CORR] + makeup, -_CORR_MAX, _CORR_MAX)
+                    s[ps.S_FREQ] = fp
+                else:
+                    s[ps.S_FREQ] = clamp(self._freq_nudge(ee16), c[ps.C_FMIN], c[ps.C_FMAX])
                 return ps.ACCEPTED
         good = s[ps.S_GOOD]
         if not have:
@@ -184,9 +246,13 @@ class RefPhaseSync:
             if abs(ee16) > c[ps.C_LOCK_ERR]:
                 good = 0
                 freq = (1 << 40) // (ratio * iv)
+                s[ps.S_HN] = 0  # start the predictor over from this interval
+                self._learn(iv)
             else:
                 good += 1
                 freq = self._freq_nudge(ee16)
+                if self._clean(iv):
+                    self._learn(iv)
             s[ps.S_FREQ] = clamp(freq, c[ps.C_FMIN], c[ps.C_FMAX])
         self._add_corr(div_toward_zero(ee16, ratio) << 16)
         s[ps.S_LAST] = t

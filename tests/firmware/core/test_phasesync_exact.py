@@ -8,15 +8,17 @@ from cocoon.core.phasesync_ref import RefPhaseSync
 # FNV-1a digests of the reference's whole state (and beat verdicts) after every event, computed
 # once on CPython from phasesync_ref.py: for mixed(1) and chaos(1, 600), each of pc.CONFIGS.
 # If the loop's semantics change on purpose, recompute them with trace_digest() and say why.
+# Last change: the interval predictor (locked frequency from the predicted next interval, new
+# state words S_MEAN..S_W, predictor settings in CONFIGS, default gate_k_q4 96).
 REFERENCE_DIGESTS = (
-    1308481413,
-    580889250,
-    2228666235,
-    291135800,
-    157655035,
-    589148954,
-    1726970041,
-    791158380,
+    1221202576,
+    1736866679,
+    2234442299,
+    3274843242,
+    895720049,
+    2477816321,
+    2348021352,
+    1965972735,
 )
 
 

@@ -40,6 +40,12 @@ def configs(draw):
         "slew_tau_ms": draw(st.integers(10, 5000)),
         "lock_n": draw(st.integers(1, 5)),
         "unlock_n": draw(st.integers(1, 5)),
+        "predict": draw(st.integers(0, 1)),
+        "predict_order": draw(st.integers(1, ps.ORDER_MAX)),
+        "predict_mu_q8": draw(st.integers(0, 255)),
+        "predict_reg_ms": draw(st.integers(1, 1000)),
+        "predict_mean_sh": draw(st.integers(1, 8)),
+        "predict_w0_q12": draw(st.integers(0, 4096)),
     }
     return kw
 
