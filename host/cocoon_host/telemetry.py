@@ -338,6 +338,27 @@ class View:
             out.append(f"\x1b[38;2;{r};{g};{b}m██\x1b[0m")
         return " ".join(out)
 
+    def radio_text(self, r: dict[str, Any]) -> str:
+        """STATE's radio object (cocoon/festival.py) in one line."""
+        head = f"id {r.get('id')} group {r.get('group')}"
+        if not r.get("on"):
+            return f"{head}: sync off"
+        if not r.get("festival"):
+            return f"{head}: idle outside festival mode ({r.get('rx_idle', 0)} packets ignored)"
+        parts = [head, f"{r.get('peers', 0)} peers", f"lead {r.get('lead')}"]
+        if r.get("tempo"):
+            parts.append(f"{r['tempo']:g}/min")
+        if r.get("r") is not None:
+            parts.append(f"r {r['r']:.2f}")
+        parts.append(f"tx {r.get('tx', 0)} rx {r.get('rx', 0)}")
+        dropped = {k: v for k, v in (r.get("rej") or {}).items() if v}
+        if dropped:
+            parts.append("dropped " + " ".join(f"{k} {v}" for k, v in dropped.items()))
+        text = " · ".join(parts)
+        if r.get("demo_key"):
+            text += "  " + self.c("33", "demo key: set your group's own sync_key")
+        return text
+
     def lines(self) -> list[str]:
         h, s = self.hello, self.state
         label = lambda t: self.c("2", f"{t:<9}")  # noqa: E731
@@ -382,8 +403,10 @@ class View:
                     for k, v in sensors.items()
                 ]
                 out.append(f"{label('sensors')}{' · '.join(parts)}")
+            if s.get("radio"):
+                out.append(f"{label('radio')}{self.radio_text(s['radio'])}")
             for key, value in s.items():
-                if key not in KNOWN_STATE_KEYS:
+                if key not in KNOWN_STATE_KEYS and key != "radio":
                     out.append(f"{label(key)}{json.dumps(value, separators=(',', ':'))}")
         for ftype, p in self.frame_types.items():
             out.append(f"{label(ftype.lower())}{json.dumps(p, separators=(',', ':'))}")

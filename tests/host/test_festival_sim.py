@@ -152,3 +152,24 @@ def test_three_cocoons_lock_and_a_stranger_is_not_pulled(firmware_fs: Path, tmp_
         slips += (b - a + 0.5) % 1.0 - 0.5
     span_min = (series[-1][0] - series[0][0]) / 60
     assert slips > 0.5 and abs(slips / span_min - 3.0) < 0.6, (slips, span_min)
+
+
+def test_the_live_view_shows_the_radio_in_one_line():
+    view = telemetry.View("socket://127.0.0.1:1", color=False)
+    radio = {
+        "on": True, "festival": True, "id": 5, "group": 1, "demo_key": True, "k_mhz": 100,
+        "peers": 2, "lead": 3, "tempo": 12.0, "palette": 1, "phase_q16": 100, "r": 0.987,
+        "tx": 40, "tx_err": 0, "rx": 70, "rx_idle": 0, "boots": 2,
+        "rej": {"format": 0, "group": 0, "tag": 12, "replay": 1, "own": 0, "mode": 0},
+    }  # fmt: skip
+    view.on_frame(proto.Frame(1, proto.STATE, 0, 1000, {"up_s": 1, "radio": radio}), 0.0)
+    lines = [ln for ln in view.lines() if ln.startswith("radio")]
+    assert len(lines) == 1
+    line = lines[0]
+    for part in ("id 5 group 1", "2 peers", "lead 3", "12/min", "r 0.99", "tx 40 rx 70"):
+        assert part in line, line
+    assert "dropped tag 12 replay 1" in line and "demo key" in line
+    assert not any('"radio"' in ln or ln.startswith("radio ") and "{" in ln for ln in lines)
+    radio.update(festival=False, rx_idle=3)
+    view.on_frame(proto.Frame(1, proto.STATE, 1, 2000, {"up_s": 2, "radio": radio}), 0.0)
+    assert any("idle outside festival mode (3 packets ignored)" in ln for ln in view.lines())
