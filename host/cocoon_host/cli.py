@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "cocoon_host.flashcheck",
         "count WCAG flashes in a --record-leds CSV (exit 1 if more than 3 per second)",
     ),
+    "festival": ("cocoon_host.festival", "set a cocoon's festival group and key, or show sync"),
 }
 
 

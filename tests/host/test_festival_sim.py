@@ -18,6 +18,8 @@ import json
 import math
 import secrets
 import shutil
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -173,3 +175,46 @@ def test_the_live_view_shows_the_radio_in_one_line():
     radio.update(festival=False, rx_idle=3)
     view.on_frame(proto.Frame(1, proto.STATE, 1, 2000, {"up_s": 2, "radio": radio}), 0.0)
     assert any("idle outside festival mode (3 packets ignored)" in ln for ln in view.lines())
+
+
+def cocoon(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "cocoon_host.cli", "festival", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_cocoon_festival_sets_the_group_key_and_shows_the_radio(tmp_path: Path):
+    new = cocoon("--new-key")
+    assert new.returncode == 0 and len(new.stdout.strip()) == 64
+    key_file = tmp_path / "crew.key"
+    key_file.write_text(new.stdout)
+    bad = tmp_path / "bad.key"
+    bad.write_text("not a key")
+    fs = tmp_path / "board"
+    with SimProcess(["--fs", str(fs), "--speed", "10", "--scenario", "none", "--id", "9"]) as sim:
+        before = cocoon("--port", sim.url)
+        assert before.returncode == 0, before.stderr
+        radio = json.loads(before.stdout.splitlines()[0])
+        assert radio["group"] == 1 and radio["demo_key"] is True and not radio["festival"]
+        assert "public demo key" in before.stdout
+        out = cocoon("--port", sim.url, "--key-file", str(key_file), "--group", "7", "--start")
+        assert out.returncode == 0, out.stderr
+        assert "applied and saved" in out.stderr and new.stdout.strip() not in out.stderr
+        radio = json.loads(out.stdout.splitlines()[0])
+        assert radio["group"] == 7 and radio["demo_key"] is False and radio["id"] == 9
+        refused = cocoon("--port", sim.url, "--key-file", str(bad))
+        assert refused.returncode != 0 and "Traceback" not in refused.stderr
+        assert len(refused.stderr.strip().splitlines()) == 1 and "--new-key" in refused.stderr
+    # Saved on the board: the key is in its config store, and nowhere in what it told the host.
+    stored = json.loads((fs / ".nvs" / "cocoon.bin").read_text())
+    assert stored["sync_key"] == new.stdout.strip() and stored["sync_group"] == 7
+    assert stored["sync_boots"] >= 1
+
+
+def test_cocoon_festival_without_a_board_says_what_to_do():
+    out = cocoon("--port", "socket://127.0.0.1:9", "--group", "3")
+    assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in out.stderr
