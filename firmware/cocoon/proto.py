@@ -25,12 +25,21 @@ Anything else on the line (REPL output, log text, a prompt in front of the marke
 
 Payloads (keys the board sends today; more may appear, none will change meaning within v1):
     HELLO  fw (version), build (build id), port ("esp32", "sim"), leds (count), proto (1),
-           config (summary), safe (null or why the board is in safe mode), boots
+           config (summary; sync_key shown only as "sha256:" + 8 hex digits of its hash),
+           safe (null or why the board is in safe mode), boots
     STATE  up_s, loop {mean_us, max_us, hz}, heap {free, used} (null where unknown),
            led {mode, bri, rgb: [sampled colours "rrggbb"], stage, ma (estimated current),
            cur_limited, flash_limited (frames changed by the limiters since boot)},
            sensors {name: "ok"|"missing"}, errs,
-           sleep {stage, epochs, night_s, alarm (null or {state, in_s, window_min, sunrise_pct})}
+           sleep {stage, epochs, night_s, alarm (null or {state, in_s, window_min, sunrise_pct})},
+           radio (null without a radio; cocoon/festival.py) {on (sync allowed), festival (in
+           festival mode), id (our sender id), group, demo_key (the public default key), k_mhz,
+           peers (heard within the peer timeout), lead (id whose tempo and palette the group
+           follows), tempo (pulses/min), palette, phase_q16 (our pulse at this frame), r (Kuramoto
+           order parameter over us and our peers, 0..1; null without peers), tx, tx_err, rx
+           (valid packets), rx_idle (drained outside festival mode), rej {format, group, tag,
+           replay, own, mode: packets dropped by reason}, boots (radio epoch; -1 before the
+           first packet)}
     EPOCH  one per 30-s epoch, published once the look-ahead of its features has arrived
            (delay_s after the epoch ends, ~7 min; core/epoch.py): n (epoch since lights-out),
            t_s (its start), delay_s, stage ("wake"|"light"|"deep"|"rem"), valid (enough heart
@@ -53,6 +62,7 @@ Commands (type CMD), payload {"op": ...}:
     night                         lights-out now: the epoch features and stages start afresh
 Radio sync packets (ESP-NOW, cocoon to cocoon): defined in cocoon/syncpkt.py, re-exported here as
 proto.syncpkt (group id, counter, truncated HMAC-SHA256 tag; SyncCodec encodes and checks them).
+Festival mode sets flags bit 2 and the palette in bits 4-5 (cocoon/festival.py sends, takes them).
 """
 
 import json
