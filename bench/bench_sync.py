@@ -9,8 +9,9 @@ CPython and on the unix port; all measured in this run, reported as ratios. Each
 of 5 runs of >= 0.3 s (the machine is shared; the best run is the least disturbed one).
 Accuracy: the largest difference between the fixed-point loop and its float64 model on the golden
 scenario (tests/firmware/phasesync_float.py). Lock: `cocoon eval lock` on ../shared/data/
-welltory-ppg (firmware on the unix port), from the resting rate and from 20% off either way; the
-gains were tuned on synthetic series only (bench/tune_sync.py).
+welltory-ppg (firmware on the unix port) for the odd subjects (the tuning set), the even ones
+(held out) and all 14, with the interval predictor and with the earlier PI loop (PI_LOOP) as
+the baseline of the same run, then from 20% off either way; settings from bench/tune_sync.py.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 FIRMWARE = ROOT / "firmware"
 DATA = ROOT.parent / "shared" / "data" / "welltory-ppg"
+# The earlier design (a PI frequency update, gate 4 x the mean |error|): the baseline.
+PI_LOOP = {"predict": 0, "gate_k_q4": 64}
 
 # Runs on the unix port. PATH_PHASESYNC is replaced with the real path of phasesync.py.
 MP_SPEED = r"""
@@ -147,28 +150,45 @@ def _golden_lines() -> list[str]:
     ]
 
 
+def _lock_line(label: str, r: dict) -> str:
+    ratio = r["rms_error_ms"] / r["rmssd_ms"] if r["rms_error_ms"] else float("nan")
+    below = sum(
+        1
+        for x in r["recordings"]
+        if x["rms_error_ms"] is not None and x["rms_error_ms"] < x["rmssd_ms"]
+    )
+    return (
+        f"  {label}: median lock {r['median_lock_beats']} beats "
+        f"({r['recordings_locked']}/{len(r['recordings'])} locked), RMS error after lock "
+        f"{r['rms_error_ms']} ms vs RMSSD {r['rmssd_ms']} ms (x{ratio:.2f}; "
+        f"{below}/{len(r['recordings'])} below their own), "
+        f"max step {r['max_step_turns']:.4f} turn/tick"
+    )
+
+
 def _lock_lines() -> list[str]:
     from cocoon_host import eval_lock as el
 
     if not DATA.is_dir():
         return ["lock on welltory-ppg: skipped (../shared/data/welltory-ppg not found)"]
-    recs = [(name, el.read_rr(path)) for name, path in el.find_recordings(DATA)]
-    lines = [f"lock on welltory-ppg ({len(recs)} recordings, firmware on the unix port):"]
-    for label, offset in (("resting rate", None), ("+20% off", 20.0), ("-20% off", -20.0)):
-        r = el.evaluate(recs, {}, offset, 100)
-        ratio = r["rms_error_ms"] / r["rmssd_ms"] if r["rms_error_ms"] else float("nan")
-        lines.append(
-            f"  from {label:<12}: median lock {r['median_lock_beats']} beats "
-            f"({r['recordings_locked']}/{len(recs)} locked), RMS error after lock "
-            f"{r['rms_error_ms']} ms vs RMSSD {r['rmssd_ms']} ms (x{ratio:.2f}), "
-            f"max step {r['max_step_turns']:.4f} turn/tick"
-        )
+    found = el.find_recordings(DATA)
+    lines = [
+        "lock on welltory-ppg (firmware on the unix port, from the resting rate): settings "
+        "chosen on synthetic series and the odd subjects; even = held out; the PI loop "
+        "(predict=0, gate_k_q4=64) is the earlier design, the baseline of this run (it had "
+        "been looked at on all 14)"
+    ]
+    for which in ("odd", "even", "all"):
+        recs = [(n, el.read_rr(p)) for n, p in el.select_subjects(found, which)]
+        for name, settings in (("predictor", {}), ("PI loop  ", PI_LOOP)):
+            lines.append(_lock_line(f"{which:<4} {name}", el.evaluate(recs, settings, None, 100)))
+    recs = [(n, el.read_rr(p)) for n, p in found]
+    for label, offset in (("+20% off", 20.0), ("-20% off", -20.0)):
+        lines.append(_lock_line(f"all  from {label}", el.evaluate(recs, {}, offset, 100)))
     syn = [(f"syn{s}", el.synthetic_rr(s)) for s in range(1000, 1060)]
-    r = el.evaluate(syn, {}, 20.0, 100, runner=el.run_in_process)
-    lines.append(
-        f"  held-out synthetic (60 series, +20%): median lock {r['median_lock_beats']}, "
-        f"RMS error {r['rms_error_ms']} ms vs RMSSD {r['rmssd_ms']} ms"
-    )
+    for name, settings in (("predictor", {}), ("PI loop  ", PI_LOOP)):
+        r = el.evaluate(syn, settings, 20.0, 100, runner=el.run_in_process)
+        lines.append(_lock_line(f"held-out synthetic (60, +20%) {name}", r))
     return lines
 
 

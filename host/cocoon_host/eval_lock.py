@@ -18,8 +18,9 @@ reported late (detector latency) with sub-tick timestamps. Per recording:
     rejected         beats after the lock that the loop refused (ectopic, extra)
 
 Summary: median_lock_beats, rms_error_ms and rmssd_ms pooled over all beats of all recordings,
-max_step_turns. The loop's gains were tuned on synthetic beat series only (bench/tune_sync.py,
-synthetic_rr() below), never on these recordings.
+max_step_turns. --subjects odd|even|all|GLOB picks recordings: the loop's settings were chosen
+(bench/tune_sync.py) on synthetic series (synthetic_rr() below) and on the odd-numbered welltory
+subjects only; the even-numbered ones are the held-out set.
 """
 
 from __future__ import annotations
@@ -392,14 +393,15 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=1))
         return 0
-    print(format_table(result, args.offset))
+    print(format_table(result, args.offset, args.subjects))
     return 0
 
 
-def format_table(result: dict, offset_pct: float | None) -> str:
+def format_table(result: dict, offset_pct: float | None, subjects: str = "all") -> str:
     start = "resting rate" if offset_pct is None else f"first-beats rate {offset_pct:+g}%"
     lines = [
-        f"phase-sync lock on recorded beats (start: {start}; firmware on the unix port)",
+        f"phase-sync lock on recorded beats (start: {start}; subjects: {subjects}; "
+        "firmware on the unix port)",
         f"{'recording':<16}{'beats':>6}{'lock':>6}{'rms err ms':>12}{'RMSSD ms':>10}"
         f"{'max step':>10}{'rejected':>9}",
     ]

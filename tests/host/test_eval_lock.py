@@ -124,3 +124,27 @@ def test_welltory_recordings_all_evaluate(shared_data):
     for r in out["recordings"]:
         assert r["beats"] > 80 and r["rmssd_ms"] > 0
     assert out["recordings_locked"] >= 1
+
+
+def test_subjects_split_by_the_number_in_the_name(tmp_path):
+    for name in ("subject_01", "subject_02", "subject_03", "subject_10"):
+        write_recording(tmp_path, name, [800.0] * 20)
+    found = el.find_recordings(tmp_path)
+    names = lambda which: [n for n, _ in el.select_subjects(found, which)]  # noqa: E731
+    assert names("odd") == ["subject_01", "subject_03"]
+    assert names("even") == ["subject_02", "subject_10"]
+    assert names("all") == ["subject_01", "subject_02", "subject_03", "subject_10"]
+    assert names("subject_0*") == ["subject_01", "subject_02", "subject_03"]
+    proc = cocoon("eval", "lock", str(tmp_path), "--subjects", "even", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["name"] for r in json.loads(proc.stdout)["recordings"]] == names("even")
+
+
+def test_subjects_that_select_nothing_are_one_clear_line(tmp_path):
+    write_recording(tmp_path, "subject_01", [800.0] * 20)
+    write_recording(tmp_path, "night", [800.0] * 20)
+    for which, words in (("even", "no number"), ("x*", "matches none")):
+        proc = cocoon("eval", "lock", str(tmp_path), "--subjects", which)
+        assert proc.returncode != 0 and proc.stdout == ""
+        err = proc.stderr.strip().splitlines()
+        assert len(err) == 1 and words in err[0] and "Traceback" not in proc.stderr, proc.stderr

@@ -15,13 +15,24 @@ Model
                  so each of the `ratio` beats of a pulse sits on a whole 1/ratio of a turn and
                  the peak falls on a beat. Timestamps are sub-tick: age_q8 = how long ago the
                  beat happened, in 1/256 tick (the detector reports beats late).
-    Loop filter  PI on the beat-phase error e (Q16 beat turns, minus corrections still pending):
+    Loop filter  on the beat-phase error e (Q16 beat turns, minus corrections still pending):
                  the phase moves by alpha_q15 * e, slewed in over the next ticks (time constant
-                 slew_tau_ms, at most max_slew per tick); the frequency by freq += beta_q15 * e
-                 * freq (a relative change, so the gains do not depend on the rate).
+                 slew_tau_ms, at most max_slew per tick), so the beat sits on a beat mark.
+                 Frequency, once locked: the loop predicts the next interval and runs at
+                 1 / (ratio * predicted interval) from the beat on, so the next mark lands where
+                 the next beat is expected (the phase makes up the new rate over the report's
+                 delay). The error at a beat is then the prediction's error; the floor for any
+                 causal loop is the best causal predictor of the next beat.
+    Predictor    intervals of one beat (0.5..1.5 x the running mean: a missed beat's double
+                 interval teaches nothing) feed a normalised-LMS AR model of the deviation from a
+                 running mean: next - mean = sum w_i (interval_i - mean) over the last
+                 predict_order intervals. It learns respiratory sinus arrhythmia (a swing a few
+                 beats long) and turns to the mean on beat-to-beat noise, where "one interval
+                 after the last" (the RMSSD baseline) is worst. predict=0, or before the first
+                 clean interval: freq += beta_q15 * e * freq (the PI loop of earlier versions).
     Acquisition  FREE -> ACQUIRE at the first beat: full phase alignment at every beat, and the
-                 frequency taken from the measured interval while the error is large. lock_n
-                 beats in a row within lock_err -> LOCKED.
+                 frequency taken from the measured interval while the error is large (the
+                 predictor starts over from it). lock_n beats in a row within lock_err -> LOCKED.
     Rejection    LOCKED: a beat sooner than the shortest plausible interval, or whose error is
                  above the gate (extra, ectopic, premature) is ignored; a missed beat needs
                  nothing (the error is taken modulo one beat). The gate is gate_k_q4/16 times

@@ -153,6 +153,83 @@ def test_a_new_rhythm_is_taken_after_repeated_rejections():
     assert abs(err) < 0.02
 
 
+def rms_light_error_ms(kw, rr_us, skip):
+    """Feed beats with these intervals; RMS light error (ms) at the beats after the first skip."""
+    sync = ps.PhaseSync(**kw)
+    f = Feeder(sync)
+    t = 1_000_000
+    total = 0.0
+    for i in range(len(rr_us)):
+        t += rr_us[i]
+        err = f.beat_at(t)[1]
+        if i >= skip:
+            total += (err * rr_us[i] / 1000) ** 2
+    return (total / (len(rr_us) - skip)) ** 0.5, sync
+
+
+def rmssd_ms(rr_us):
+    d = [(rr_us[i] - rr_us[i - 1]) ** 2 for i in range(1, len(rr_us))]
+    return (sum(d) / len(d)) ** 0.5 / 1000
+
+
+def test_the_predictor_learns_breathing_and_beats_the_last_interval():
+    # Respiratory sinus arrhythmia: RR swings +-80 ms every 5 beats. "The next beat comes one
+    # interval after the last" misses by the RMSSD (66 ms); the adaptive predictor learns the
+    # swing and puts the light within a few ms; the PI loop (predict=0) lags behind it.
+    import math
+
+    rr = [900_000 + int(80_000 * math.sin(2 * math.pi * i / 5)) for i in range(80)]
+    base = rmssd_ms(rr)
+    err, sync = rms_light_error_ms({}, rr, 40)
+    err_pi, _ = rms_light_error_ms({"predict": 0}, rr, 40)
+    assert sync.locked()
+    assert err < 0.1 * base, (err, base)
+    assert err_pi > 0.5 * base, (err_pi, base)
+
+
+def test_beat_to_beat_noise_is_predicted_by_the_mean():
+    # Intervals that are independent noise around a mean: the last interval is the worst guess
+    # (error sqrt(2) x the spread), the mean the best; the predictor's weights go to the mean.
+    import phasesync_cases as pc
+
+    rng = pc.LCG(3)
+    rr = [900_000 + rng.below(200_001) - 100_000 for _ in range(80)]
+    err, sync = rms_light_error_ms({}, rr, 20)
+    assert sync.locked()
+    assert err < 0.85 * rmssd_ms(rr), (err, rmssd_ms(rr))
+    assert abs(sync.st[ps.S_W]) < sync.cfg[ps.C_W0], list(sync.st)[ps.S_W : ps.S_W + 4]
+
+
+def test_a_missed_beat_does_not_teach_the_predictor():
+    sync = ps.PhaseSync()
+    f, _ = steady(sync, 800_000, 15)
+    learned = list(sync.st)[ps.S_MEAN : ps.S_W + ps.ORDER_MAX]
+    t = 1_000_000 + 14 * 800_000
+    verdict, err = f.beat_at(t + 1_600_000)  # the detector missed one: a double interval
+    assert verdict == ps.ACCEPTED and abs(err) < 0.01
+    assert list(sync.st)[ps.S_MEAN : ps.S_W + ps.ORDER_MAX] == learned
+    verdict, err = f.beat_at(t + 2_400_000)  # and the next one is learned again
+    assert verdict == ps.ACCEPTED and abs(err) < 0.01
+    assert sync.st[ps.S_HN] == learned[ps.S_HN - ps.S_MEAN] + 1
+
+
+def test_locked_and_predicting_allocates_nothing():
+    sync = ps.PhaseSync()
+    steady(sync, 850_000, 10)
+    assert sync.locked()
+    hn = sync.st[ps.S_HN]
+    micropython.heap_lock()
+    try:
+        for i in range(20):  # beats 81..89 ticks apart, each reported 10 ticks late
+            sync.advance(81 + (i % 3) * 4 - 10)
+            sync.advance(10)
+            sync.beat_us(100_000 + (i % 5) * 1000)
+    finally:
+        micropython.heap_unlock()
+    assert sync.locked()
+    assert sync.st[ps.S_HN] > hn  # the predictor learned under the lock
+
+
 def test_holdover_keeps_the_frequency_then_relaxes_to_rest():
     sync = ps.PhaseSync()
     f, _ = steady(sync, 700_000, 15)  # 85.7 bpm
