@@ -37,6 +37,7 @@ import json
 from micropython import const
 
 from cocoon import syncpkt
+from cocoon.config import DEMO_SYNC_KEY
 from cocoon.core.phasesync import (
     C_K,
     C_PEER_TO,
@@ -170,6 +171,9 @@ class Festival:
                 group_key[0], bytes.fromhex(group_key[1]), self.node_id, self.sync.tick_us
             )
             self._drop_peers()
+            for i in range(MAX_PEERS):
+                self._seen[i] = 0
+            self.lead = self.node_id
         self.k_mhz = cfg["sync_k_mhz"]
         self.tx_ms = cfg["sync_tx_ms"]
         # Four packet periods: with 20% loss, four in a row are lost 0.16% of the time.
@@ -192,8 +196,6 @@ class Festival:
             self._follow_group()
 
     def demo_key(self):
-        from cocoon.config import DEMO_SYNC_KEY
-
         return self.cfg["sync_key"] == DEMO_SYNC_KEY
 
     # ---------------------------------------------------------------- mode
@@ -275,7 +277,8 @@ class Festival:
         codec = self.codec
         slot = codec.decode(self._pkt)
         if slot < 0:
-            self.rej[-1 - slot] += 1  # syncpkt's codes -1..-5 are REASONS 0..4
+            why = -1 - slot  # syncpkt's codes -1..-5 are REASONS 0..4
+            self.rej[why if why < R_MODE else R_FORMAT] += 1
             if slot == syncpkt.OWN and not self._told & 2:
                 self._told |= 2
                 self._report(

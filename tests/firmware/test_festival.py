@@ -465,6 +465,25 @@ def test_leaving_festival_mode_lets_go_of_the_group():
     assert a.festival.tx == tx and a.festival.rx == rx and a.festival.rx_idle >= 3
 
 
+def test_a_new_key_by_command_takes_effect_at_once_and_is_saved():
+    ether = Ether()
+    peer = Node(ether, 1)
+    peer.fest.activate(True, 0)
+    a = app.App(app_board(Radio(ether, 5)))
+    t = run_apps([a], [peer], 0, 3000)
+    assert a.festival.payload(t)["peers"] == 1
+    key = "0f" * 16
+    a.board.serial.inbox = proto.command(7, "config", set={"sync_key": key}, save=True)
+    t = run_apps([a], [peer], t, 4000)
+    acks = [f.payload for f in of_type(frames(a.board), proto.EVENT) if f.payload["cmd"] == 7]
+    assert acks and acks[0]["ok"], acks
+    p = a.festival.payload(t)
+    assert p["peers"] == 0 and p["rej"]["tag"] >= 4 and not p["demo_key"]
+    assert a.sync.live_peers() == 0
+    stored = json.loads(a.board.store.data)
+    assert stored["sync_key"] == key and stored["sync_boots"] == a.festival.boots == 1
+
+
 def test_config_checks_the_group_key():
     cfg = config.defaults()
     assert config.update(cfg, {"sync_key": "0011"}) != []  # 2 bytes: too short
