@@ -77,7 +77,7 @@ class SimI2C:
     def _chip(self, addr):
         self.transactions += 1
         chip = self.chips.get(addr)
-        now = self.now_us()
+        now = self.clock.world_us() if self._world else self.now_us()
         if chip is None or not chip.present(now):
             raise OSError(ENODEV)
         chip.advance(now)

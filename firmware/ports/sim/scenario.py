@@ -2,6 +2,7 @@
 
     sc = scenario.build("synthetic:bpm=58,seed=3,drop_at=600,back_at=660", clock)
     red_nA_per_mA, ir_nA_per_mA = sc.ppg(t_us); x_g, y_g, z_g = sc.accel(t_us)
+    sc.ppg_block(t0_us, period_us, n, ir_q12, red_q12)   # what the chips call: n samples at once
 
 A spec is `NAME[:key=value,...]` (`cocoon sim --scenario SPEC`):
 - `synthetic`: a sleeper whose PPG waveform is built beat by beat from a beat series with
@@ -27,6 +28,11 @@ Faults, for every scenario (times in seconds of virtual time since the board sta
   finger: weak pulse, more noise), saturate_at / saturate_for (ambient light floods the
   photodiode), off_at / off_for (finger removed).
 
+Speed: a night at `--speed max` makes 150 samples per virtual second, so the chips ask for them
+in blocks (one per FIFO read) and kernels.py makes them in integers with viper loops: no float and
+no allocation per sample. What changes slowly (each beat's interval, faults, movements) is decided
+here per beat or per block.
+
 Nothing here imports the firmware (`cocoon`): the board's flashed copy is the one under test. The
 recording is read when the scenario is built, before the board's filesystem is mounted over `/`.
 """
@@ -34,6 +40,7 @@ recording is read when the scenario is built, before the board's filesystem is m
 import math
 from array import array
 
+import kernels  # the per-sample loops, in integers (viper on the unix port)
 from hypnogram import HypnogramProfile  # the sleep-stage work: a night with known stages
 
 US_PER_S = 1000000
@@ -126,8 +133,42 @@ class FlatProfile:
 PROFILES = {"flat": FlatProfile, "hypnogram": HypnogramProfile}
 
 
+# Fixed-point forms (kernels.py): photocurrent q12 (nA/mA x 4096), relative levels q20,
+# acceleration in micro-g.
+_Q12 = 4096
+_Q20 = 1 << 20
+_UG = 1000000
+_NEVER_US = 1 << 60  # still a small int on a 64-bit MicroPython
+_CHUNK = 256  # samples per kernel call at most (the size of the shake buffer)
+_OFFSETS_Q24 = (0, int(1 / (2 * math.pi) * (1 << 24)), int(2 / (2 * math.pi) * (1 << 24)))
+_RESP_BASE = 0.003  # respiratory baseline modulation (relative to DC)
+_RESP_PERF = 0.15  # respiratory amplitude modulation (relative to the pulse)
+# Uniform noise of SD s spans sqrt(12) s.
+_SQRT12 = 3.4641
+# Finger states of the synthetic PPG, in order of precedence.
+_NORMAL = 0
+_LOOSE = 1
+_OFF = 2
+_SATURATED = 3
+
+
+def _q12(na_per_ma):
+    """nA/mA -> q12, rounded; never negative (no negative light), at most 2^30."""
+    v = int(na_per_ma * _Q12 + 0.5)
+    return 0 if v < 0 else (v if v < 1 << 30 else 1 << 30)
+
+
+def _us(seconds):
+    return int(seconds * US_PER_S) if seconds >= 0 else -1
+
+
 class Scenario:
-    """Base: faults shared by every scenario, and the still accelerometer."""
+    """Base: faults shared by every scenario, and the accelerometer (gravity, noise, movements).
+
+    The chips ask for samples in blocks: `ppg_block(t0_us, period_us, n, ir_q12, red_q12)` and
+    `accel_block(t0_us, period_us, n, xyz_ug)` fill array('i') buffers for the n sample times
+    t0_us + k * period_us (q12: nA/mA x 4096; xyz interleaved, micro-g). `ppg(t_us)` and
+    `accel(t_us)` give one sample in nA/mA and g, for tests and tools."""
 
     name = "none"
 
@@ -137,143 +178,199 @@ class Scenario:
         self.drop_chip = keys.pop("drop_chip", "max30102")
         if self.drop_chip not in ("max30102", "mpu6050", "all"):
             raise ScenarioError("drop_chip=%s: use max30102, mpu6050 or all" % self.drop_chip)
+        self._drop_us = (_us(self.drop_at_s), _us(min(self.back_at_s, 1e9)))
         self.loose = self._window(keys, "loose")
         self.saturate = self._window(keys, "saturate")
         self.off = self._window(keys, "off")
         self.motion_at_s = _number(keys, "motion_at", -1.0, 0, 1e7)
-        self.rng = _Rng(_number(keys, "seed", 1, 0, 2**31))
+        seed = _number(keys, "seed", 1, 0, 2**31)
+        self.seed = int(seed)
+        self.rng = _Rng(seed)
         self.beats_us = []  # ground-truth beat onsets (synthetic only), most recent last
-        # Accelerometer state: posture (gravity direction) and the current movement, if any.
-        self._gravity = (0.0, 0.0, GRAVITY_G)
-        self._move_start_s = -1.0
-        self._move_end_s = -1.0
-        self._move_amp_g = 0.0
-        self._move_freqs = (2.0, 3.7, 5.9)
-        self._next_move_s = -1.0
-        self._accel_next_s = 0.0
+        # Movements: the last few (start_us, end_us, amp_ug, (f1, f2, f3) Hz, gravity before,
+        # gravity after (micro-g)), oldest first; the next random one is drawn when one starts.
+        self._gravity0 = (0, 0, int(GRAVITY_G * _UG))
+        self._moves = []
+        self._next_start_us = _NEVER_US  # set by _move_at
+        self._next_move_us = -1  # not drawn yet
+        self._motion_at_us = _us(self.motion_at_s)  # the one-off movement, until it starts
         self.motion_per_hour = 0.0
+        self._acc = array("i", [0] * kernels.A_SIZE)
+        self._acc[kernels.A_RNG] = kernels.seed_state(self.seed, 2)
+        self._acc[kernels.A_NOISE_W] = int(ACCEL_NOISE_G * _SQRT12 * _UG)
+        self._sp = array("i", [0] * kernels.S_SIZE)
+        self._shake = array("i", [0] * _CHUNK)
+        self._one = array("i", [0] * 3)  # one sample of accel()
 
     def _window(self, keys, name):
         at = _number(keys, name + "_at", -1.0, 0, 1e7)
         length = _number(keys, name + "_for", 60.0, 0, 1e7)
-        return (at, at + length) if at >= 0 else (-1.0, -1.0)
+        return (_us(at), _us(at + length)) if at >= 0 else (-1, -1)
 
     @staticmethod
-    def _inside(window, t_s):
-        return window[0] <= t_s < window[1]
+    def _inside(window, t_us):
+        return window[0] <= t_us < window[1]
 
-    def present(self, chip, t_us):
-        """Does `chip` ('max30102' or 'mpu6050') answer on the bus at t_us?"""
-        if self.drop_chip != "all" and chip != self.drop_chip:
-            return True
-        t_s = t_us / US_PER_S
-        return not (self.drop_at_s >= 0 and self.drop_at_s <= t_s < self.back_at_s)
-
-    def _finger(self, t_s, red, ir):
+    def _finger(self, t_us, red, ir):
         """Apply the finger faults to clean photocurrents (nA/mA)."""
-        if self._inside(self.saturate, t_s):
+        if self._inside(self.saturate, t_us):
             return FLOOD_NA_PER_MA, FLOOD_NA_PER_MA
-        if self._inside(self.off, t_s):
+        if self._inside(self.off, t_us):
             n = 0.05 * self.rng.gauss()
             return NO_FINGER_NA_PER_MA + n, NO_FINGER_NA_PER_MA + n
         return red, ir
 
+    def drops(self, chip):
+        """Can `chip` stop answering at all? (If not, the bus need not ask present().)"""
+        return self._drop_us[0] >= 0 and self.drop_chip in ("all", chip)
+
+    def present(self, chip, t_us):
+        """Does `chip` ('max30102' or 'mpu6050') answer on the bus at t_us?"""
+        at, back = self._drop_us
+        if at < 0 or (self.drop_chip != "all" and chip != self.drop_chip):
+            return True
+        return not (at <= t_us < back)
+
     # -- movement ---------------------------------------------------------------------------------
-    def _schedule_moves(self, t_s, rate_per_hour):
-        if self.motion_at_s >= 0 and self._move_start_s < self.motion_at_s <= t_s:
-            self._start_move(self.motion_at_s)
+    def _motion_factor(self, t_s):
+        return 1.0
+
+    def _exp_gap_us(self, t_us):
+        rate_per_hour = self.motion_per_hour * self._motion_factor(t_us / US_PER_S)
         if rate_per_hour <= 0:
-            return
-        if self._next_move_s < 0:
-            self._next_move_s = t_s + self._exp_gap(rate_per_hour)
-        if t_s >= self._next_move_s:
-            self._start_move(t_s)
-            self._next_move_s = t_s + self._exp_gap(rate_per_hour)
+            return _NEVER_US
+        return int(-math.log(1.0 - self.rng.u() * 0.999) * 3600.0 / rate_per_hour * US_PER_S)
 
-    def _exp_gap(self, rate_per_hour):
-        return -math.log(1.0 - self.rng.u() * 0.999) * 3600.0 / rate_per_hour
+    def _schedule(self, t_us, upto_us):
+        """Start every movement due by upto_us, each at its own time (Poisson arrivals at the
+        rate of the moment the previous one started; the first drawn from t_us)."""
+        if self._next_move_us < 0:
+            self._next_move_us = min(_NEVER_US, t_us + self._exp_gap_us(t_us))
+        while True:
+            at = self._motion_at_us
+            if 0 <= at <= upto_us and (at <= self._next_move_us):
+                self._motion_at_us = -1
+                self._start_move(at)
+            elif self._next_move_us <= upto_us:
+                t = self._next_move_us
+                self._start_move(t)
+                self._next_move_us = min(_NEVER_US, t + self._exp_gap_us(t))
+            else:
+                return
 
-    def _start_move(self, t_s):
+    def _start_move(self, t_us):
         r = self.rng
-        self._move_start_s = t_s
-        self._move_end_s = t_s + 2.0 + 6.0 * r.u()
-        self._move_amp_g = 0.05 + 0.35 * r.u()
-        self._move_freqs = (1.0 + 2.0 * r.u(), 3.0 + 3.0 * r.u(), 6.0 + 3.0 * r.u())
+        end_us = t_us + int((2.0 + 6.0 * r.u()) * US_PER_S)
+        amp_ug = int((0.05 + 0.35 * r.u()) * _UG)
+        freqs_mhz = (  # the three sines of the shake: 1-3, 3-6 and 6-9 Hz
+            int((1.0 + 2.0 * r.u()) * 1000),
+            int((3.0 + 3.0 * r.u()) * 1000),
+            int((6.0 + 3.0 * r.u()) * 1000),
+        )
+        before = self._moves[-1][5] if self._moves else self._gravity0
+        after = before
         if r.u() < 0.5:  # turned over: gravity now points along another direction
             a = 2.0 * math.pi * r.u()
             b = 0.6 * r.u()
-            self._gravity = (math.sin(b) * math.cos(a), math.sin(b) * math.sin(a), math.cos(b))
-
-    def moving(self, t_s):
-        return self._move_start_s <= t_s < self._move_end_s
-
-    def _shake(self, t_s):
-        """Movement acceleration (g) at t_s: a few sines in the 1-9 Hz band, faded in and out."""
-        if not self.moving(t_s):
-            return 0.0
-        dt = t_s - self._move_start_s
-        span = self._move_end_s - self._move_start_s
-        env = math.sin(math.pi * dt / span)
-        f1, f2, f3 = self._move_freqs
-        w = 2.0 * math.pi * dt
-        return (
-            self._move_amp_g
-            * env
-            * (
-                0.6 * math.sin(f1 * w)
-                + 0.3 * math.sin(f2 * w + 1.0)
-                + 0.2 * math.sin(f3 * w + 2.0)
+            after = (
+                int(math.sin(b) * math.cos(a) * _UG),
+                int(math.sin(b) * math.sin(a) * _UG),
+                int(math.cos(b) * _UG),
             )
-        )
+        self._moves.append((t_us, end_us, amp_ug, freqs_mhz, before, after))
+        if len(self._moves) > 4:
+            self._moves.pop(0)
+
+    def _move_at(self, t_us):
+        """The last movement started by t_us, or None; self._next_start_us: the next one's
+        start (or _NEVER_US)."""
+        moves = self._moves
+        j = len(moves) - 1
+        while j >= 0 and moves[j][0] > t_us:
+            j -= 1
+        self._next_start_us = moves[j + 1][0] if j + 1 < len(moves) else _NEVER_US
+        return moves[j] if j >= 0 else None
+
+    def _gravity(self, move):
+        if move is not None:
+            return move[5]
+        return self._moves[0][4] if self._moves else self._gravity0
+
+    def _fill_shake(self, move, t_us, period_us, n):
+        """The movement's acceleration at n samples from t_us into self._shake (micro-g)."""
+        start, end, amp_ug, freqs_mhz, _, _ = move
+        dt_us = t_us - start
+        span_us = end - start
+        p = self._sp
+        p[kernels.S_N] = n
+        p[kernels.S_ENV] = (dt_us << 23) // span_us  # half a turn over the movement
+        p[kernels.S_ENV_STEP] = (period_us << 23) // span_us
+        for i in range(3):  # turns = f * t (+ 0, 1 or 2 rad): q24 from mHz and us
+            f = freqs_mhz[i]
+            p[kernels.S_PH1 + 2 * i] = (((f * dt_us) << 24) // 1000000000 + _OFFSETS_Q24[i]) & (
+                kernels.TURN_Q24 - 1
+            )
+            p[kernels.S_ST1 + 2 * i] = ((f * period_us) << 24) // 1000000000
+        p[kernels.S_AMP] = amp_ug
+        kernels.shake_run(p, self._shake)
+
+    def _segment_end(self, t0_us, period_us, n, k, bound_us):
+        """Index of the first sample at or after bound_us (at most n, more than k)."""
+        if bound_us >= t0_us + n * period_us:
+            end = n
+        else:
+            end = -((t0_us - bound_us) // period_us)  # ceil((bound - t0) / period)
+        return min(end, n, k + _CHUNK) if end > k else k + 1
+
+    def accel_block(self, t0_us, period_us, n, xyz_ug):
+        """n accelerometer samples from t0_us into xyz_ug[0..3n) (x, y, z micro-g)."""
+        if n <= 0:
+            return
+        self._schedule(t0_us, t0_us + (n - 1) * period_us)
+        a = self._acc
+        k = 0
+        while k < n:
+            t = t0_us + k * period_us
+            move = self._move_at(t)
+            moving = move is not None and t < move[1]
+            end = self._segment_end(
+                t0_us, period_us, n, k, move[1] if moving else self._next_start_us
+            )
+            g = self._gravity(move)
+            a[kernels.A_N] = end - k
+            a[kernels.A_GX] = g[0]
+            a[kernels.A_GY] = g[1]
+            a[kernels.A_GZ] = g[2]
+            a[kernels.A_SHAKE] = 1 if moving else 0
+            if moving:
+                self._fill_shake(move, t, period_us, end - k)
+            kernels.accel_run(a, self._shake, xyz_ug, k)
+            k = end
 
     def accel(self, t_us):
         """(x, y, z) acceleration in g felt by the MPU-6050 at t_us."""
-        t_s = t_us / US_PER_S
-        if t_s >= self._accel_next_s:  # movements start and end on a 0.1-s grid
-            self._accel_next_s = t_s + 0.1
-            self._schedule_moves(t_s, self.motion_per_hour * self._motion_factor(t_s))
-        s = self._shake(t_s) if self._move_start_s <= t_s < self._move_end_s else 0.0
-        g = self._gravity
-        r = self.rng
-        n = ACCEL_NOISE_G * 3.4641  # uniform noise with this SD: width sqrt(12) SD
-        return (
-            g[0] + 0.5 * s + n * (r.u() - 0.5),
-            g[1] + 0.8 * s + n * (r.u() - 0.5),
-            g[2] + s + n * (r.u() - 0.5),
-        )
+        o = self._one
+        self.accel_block(t_us, 1, 1, o)
+        return (o[0] / _UG, o[1] / _UG, o[2] / _UG)
 
-    def _motion_factor(self, t_s):
-        return 1.0
+    def ppg_block(self, t0_us, period_us, n, ir_q12, red_q12):
+        """Generic: n PPG samples from t0_us, one ppg() call each."""
+        for k in range(n):
+            red, ir = self.ppg(t0_us + k * period_us)
+            ir_q12[k] = _q12(ir)
+            red_q12[k] = _q12(red)
 
     def ppg(self, t_us):  # pragma: no cover - overridden
         return NO_FINGER_NA_PER_MA, NO_FINGER_NA_PER_MA
 
 
-def _pulse_table(n):
-    """One beat of blood volume (0..1) over n steps of normalised phase: a fast systolic rise, a
-    slower fall, and a dicrotic wave (two-Gaussian PPG models, e.g. Tang et al. 2020)."""
-    t = []
-    peak = 0.0
-    for i in range(n):
-        ph = i / n
-        if ph < 0.2:
-            s = math.exp(-(((ph - 0.2) / 0.055) ** 2) / 2)
-        else:
-            s = math.exp(-(((ph - 0.2) / 0.16) ** 2) / 2)
-        d = 0.35 * math.exp(-(((ph - 0.48) / 0.07) ** 2) / 2)
-        v = s + d
-        t.append(v)
-        peak = max(peak, v)
-    return [v / peak for v in t]
-
-
-_PULSE_STEPS = 256
-_PULSE = _pulse_table(_PULSE_STEPS)
-_PULSE.append(_PULSE[0])  # a sentinel: interpolation never wraps
-
-
 class Synthetic(Scenario):
-    """A sleeper: beats with RSA and HRV, respiration, movements; see the module docstring."""
+    """A sleeper: beats with RSA and HRV, respiration, movements; see the module docstring.
+
+    Samples come from kernels.ppg_run: the beat's waveform from a table indexed by its phase,
+    breathing from a sine table, uniform noise from xorshift32; the beats themselves (their
+    intervals, with RSA, HRV and the night's profile) and the faults are decided here, per beat
+    and per block."""
 
     name = "synthetic"
 
@@ -293,12 +390,16 @@ class Synthetic(Scenario):
         self.profile = PROFILES[prof](keys, self.rng)
         self._beat_us = 0  # onset of the current beat
         self._ibi_us = int(60 * US_PER_S / self.bpm)
-        self._steps_per_us = _PULSE_STEPS / self._ibi_us
-        self._slow_next_s = -1.0
-        self._base = 1.0
-        self._perf_now = self.perf
-        self._noise_now = 0.0
-        self._fault = False
+        self._resp_us = int(60 * US_PER_S / self.resp_per_min)  # one breath
+        p = self._p = array("i", [0] * kernels.P_SIZE)
+        p[kernels.P_RNG] = kernels.seed_state(self.seed, 1)
+        p[kernels.P_MOTION] = int(3.0 * self.perf / 0.2 * _Q20 * 65536 / _UG)
+        p[kernels.P_PERF_AMP] = int(_RESP_PERF * 32768)
+        p[kernels.P_RED_AC] = int(RED_OVER_IR_AC * 32768)
+        self._state = -1  # the finger state the levels in _p are set for
+        self._bufs = (array("i", [0]), array("i", [0]))
+        # Fault edges (us), for splitting blocks where the finger's state changes.
+        self._edges = sorted(t for w in (self.loose, self.saturate, self.off) for t in w if t >= 0)
 
     def _resp_phase(self, t_s):
         return 2.0 * math.pi * self.resp_per_min / 60.0 * t_s
@@ -315,52 +416,94 @@ class Synthetic(Scenario):
     def _motion_factor(self, t_s):
         return self.profile.motion_factor(t_s)
 
-    def _slow(self, t_s):
-        """What changes slowly, every 0.1 s: breathing, a loose finger, faults, movements."""
-        self._slow_next_s = t_s + 0.1
-        rp = self._resp_phase(t_s)
-        s = math.sin(rp)
-        perf = self.perf * (1.0 + 0.15 * s)  # respiratory amplitude modulation
-        base = 1.0 + 0.003 * math.cos(rp)  # respiratory baseline modulation
-        noise = self.noise * self.perf
-        if self._inside(self.loose, t_s):
-            perf *= 0.08
-            base *= 0.4
-            noise *= 3.0
-        self._perf_now = perf
-        self._base = base
-        self._noise_now = noise * 3.4641  # uniform noise of this SD
-        self._fault = self._inside(self.saturate, t_s) or self._inside(self.off, t_s)
-        self._schedule_moves(t_s, self.motion_per_hour * self.profile.motion_factor(t_s))
-
-    def ppg(self, t_us):
+    def _beat_to(self, t_us):
+        """Make the beats up to t_us: afterwards _beat_us <= t_us < _beat_us + _ibi_us."""
         if self._beat_us == 0 and t_us > 10 * US_PER_S:
             self._beat_us = t_us - t_us % self._ibi_us  # a board that starts late in the night
         while t_us >= self._beat_us + self._ibi_us:
             self._beat_us += self._ibi_us
             self._ibi_us = self._next_ibi_us(self._beat_us)
-            self._steps_per_us = _PULSE_STEPS / self._ibi_us
             self.beats_us.append(self._beat_us)
             if len(self.beats_us) > 512:
                 del self.beats_us[:256]
-        t_s = t_us / US_PER_S
-        if t_s >= self._slow_next_s:
-            self._slow(t_s)
-        x = (t_us - self._beat_us) * self._steps_per_us
-        if x < 0:
-            x = 0.0  # asked about the past (time only moves forward on a board)
-        i = int(x)
-        a = _PULSE[i]
-        v = a + (_PULSE[i + 1] - a) * (x - i)
-        noise = self._noise_now * (self.rng.u() - 0.5)
-        if self._move_start_s <= t_s < self._move_end_s:
-            noise += 3.0 * self.perf * self._shake(t_s) / 0.2
-        perf = self._perf_now
-        ir = self.dc * (self._base - perf * v + noise)
-        red = self.dc * RED_OVER_IR_DC * (self._base - RED_OVER_IR_AC * perf * v + noise)
-        if self._fault:
-            return self._finger(t_s, red, ir)
-        return red, ir
+
+    def _finger_state(self, t_us):
+        if self._inside(self.saturate, t_us):
+            return _SATURATED
+        if self._inside(self.off, t_us):
+            return _OFF
+        if self._inside(self.loose, t_us):
+            return _LOOSE
+        return _NORMAL
+
+    def _set_levels(self, state):
+        """The kernel's levels for a finger state (they change only at fault edges)."""
+        p = self._p
+        self._state = state
+        dc, red_dc, base, perf = self.dc, self.dc * RED_OVER_IR_DC, 1.0, self.perf
+        base_amp = _RESP_BASE
+        noise = self.noise * self.perf
+        if state == _LOOSE:  # a weak pulse on less light, and more noise
+            base, base_amp, perf, noise = 0.4, 0.4 * _RESP_BASE, perf * 0.08, noise * 3.0
+        elif state == _SATURATED:  # ambient light floods the photodiode: the ADC clips
+            dc = red_dc = FLOOD_NA_PER_MA
+            base_amp = perf = noise = 0.0
+        elif state == _OFF:  # a little light scattered back by the cover glass, and noise
+            dc = red_dc = NO_FINGER_NA_PER_MA
+            base_amp = perf = 0.0
+            noise = 0.05 / NO_FINGER_NA_PER_MA
+        p[kernels.P_DC_IR] = _q12(dc)
+        p[kernels.P_DC_RED] = _q12(red_dc)
+        p[kernels.P_BASE] = int(base * _Q20)
+        p[kernels.P_BASE_AMP] = int(base_amp * _Q20)
+        p[kernels.P_PERF] = int(perf * _Q20)
+        p[kernels.P_NOISE_W] = int(noise * _SQRT12 * _Q20)
+
+    def ppg_block(self, t0_us, period_us, n, ir_q12, red_q12):
+        """n PPG samples (q12) from t0_us into ir_q12[0..n), red_q12[0..n)."""
+        if n <= 0:
+            return
+        self._schedule(t0_us, t0_us + (n - 1) * period_us)
+        p = self._p
+        resp_us = self._resp_us
+        p[kernels.P_RESP_STEP] = (period_us << 24) // resp_us
+        k = 0
+        while k < n:
+            t = t0_us + k * period_us
+            self._beat_to(t)
+            bound = self._beat_us + self._ibi_us
+            state = self._finger_state(t)
+            if state != self._state:
+                self._set_levels(state)
+            for edge in self._edges:
+                if edge > t:
+                    bound = min(bound, edge)
+                    break
+            shake = 0
+            if state == _NORMAL or state == _LOOSE:
+                move = self._move_at(t)
+                if move is not None and t < move[1]:
+                    shake = 1
+                    bound = min(bound, move[1])
+                else:
+                    bound = min(bound, self._next_start_us)
+            end = self._segment_end(t0_us, period_us, n, k, bound)
+            since = t - self._beat_us
+            p[kernels.P_N] = end - k
+            p[kernels.P_I0] = k
+            p[kernels.P_POS] = (since << 24) // self._ibi_us if since > 0 else 0
+            p[kernels.P_POS_STEP] = (period_us << 24) // self._ibi_us
+            p[kernels.P_RESP] = ((t % resp_us) << 24) // resp_us
+            p[kernels.P_SHAKE] = shake
+            if shake:
+                self._fill_shake(move, t, period_us, end - k)
+            kernels.ppg_run(p, self._shake, ir_q12, red_q12)
+            k = end
+
+    def ppg(self, t_us):
+        ir, red = self._bufs
+        self.ppg_block(t_us, 1, 1, ir, red)
+        return red[0] / _Q12, ir[0] / _Q12
 
 
 class Replay(Scenario):
@@ -429,15 +572,14 @@ class Replay(Scenario):
         return self.x[i] + (self.x[i + 1] - self.x[i]) * f
 
     def ppg(self, t_us):
-        t_s = t_us / US_PER_S
         v = self.value_at(t_us / 1000.0)
         if v is None:
-            return self._finger(t_s, NO_FINGER_NA_PER_MA, NO_FINGER_NA_PER_MA)
+            return self._finger(t_us, NO_FINGER_NA_PER_MA, NO_FINGER_NA_PER_MA)
         ir = self._offset + self._gain * v
-        if self._inside(self.loose, t_s):
+        if self._inside(self.loose, t_us):
             ir = 0.4 * (self.dc + 0.08 * (ir - self.dc))
         red = RED_OVER_IR_DC * (self.dc + RED_OVER_IR_AC * (ir - self.dc))
-        return self._finger(t_s, red, ir)
+        return self._finger(t_us, red, ir)
 
 
 def read_csv(path):

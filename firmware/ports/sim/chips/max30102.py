@@ -18,6 +18,10 @@ Follows the Maxim MAX30102 datasheet (19-7740 Rev 1, "Register Maps and Descript
   clips at full scale (and flags ALC_OVF), like a photodiode flooded with ambient light.
 """
 
+from array import array
+
+import kernels
+
 PART_ID = 0x15
 REV_ID = 0x03
 ADDRESS = 0x57
@@ -60,6 +64,14 @@ class MAX30102:
         self.scenario = scenario
         self.die_temp_c = die_temp_c
         self.samples_made = 0  # every sample the ADC produced (kept or lost): for tests
+        # Samples are made in blocks (scenario.ppg_block, q12) and converted by kernels.adc_into.
+        self._block = getattr(scenario, "ppg_block", None)
+        drops = getattr(scenario, "drops", None)
+        self._always = scenario is None or (drops is not None and not drops(self.name))
+        self._ir_q12 = array("i", [0] * DEPTH)
+        self._red_q12 = array("i", [0] * DEPTH)
+        self._cfg = array("i", [0] * kernels.C_SIZE)
+        self.fifo = array("i", [0] * (DEPTH * kernels.FIFO_SLOT))  # 4 channels per sample
         self.power_on_reset(0)
 
     # -- state ------------------------------------------------------------------------------------
@@ -68,7 +80,8 @@ class MAX30102:
         self.regs[_REV_ID] = REV_ID
         self.regs[_PART_ID] = PART_ID
         self.regs[_INT_STATUS_1] = _PWR_RDY
-        self.fifo = [[0, 0, 0, 0] for _ in range(DEPTH)]
+        for i in range(len(self.fifo)):
+            self.fifo[i] = 0
         self.wr = 0
         self.rd = 0
         self.ovf = 0
@@ -80,7 +93,9 @@ class MAX30102:
         self._configure()
 
     def present(self, now_us):
-        ok = self.scenario.present(self.name, now_us) if self.scenario else True
+        if self._always:
+            return True
+        ok = self.scenario.present(self.name, now_us)
         if ok and not self.present_before:
             self.power_on_reset(now_us)  # it comes back power-cycled: configuration lost
         self.present_before = ok
@@ -125,53 +140,68 @@ class MAX30102:
         """What a sample needs from the registers, worked out once per register write."""
         regs = self.regs
         self._chans = self.channels()
+        self._period_us = self.period_us()
         rge_nA = 2048 << ((regs[_SPO2_CONFIG] >> 5) & 3)
-        self._drop_bits = 3 - (regs[_SPO2_CONFIG] & 3)  # 18-bit ADC at 411 us, 15-bit at 69 us
-        # counts per (nA per mA): LED current x full scale / ADC range
-        self._scale_red = regs[_LED1_PA] * 0.2 * (FULL_SCALE + 1) / rge_nA
-        self._scale_ir = regs[_LED2_PA] * 0.2 * (FULL_SCALE + 1) / rge_nA
+        c = self._cfg
+        c[kernels.C_CHANNELS] = len(self._chans)
+        for k in range(4):
+            c[kernels.C_LED + k] = self._chans[k] if k < len(self._chans) else 0
+        c[kernels.C_DROP_BITS] = 3 - (regs[_SPO2_CONFIG] & 3)  # 18 bits at 411 us, 15 at 69 us
+        # counts per (nA per mA) = LED current (0.2 mA steps) x full scale / ADC range; x 2^12
+        # for the q12 photocurrent, so that counts = q12 * scale >> 24
+        for led, at, lim in (
+            (_LED1_PA, kernels.C_SCALE_RED, kernels.C_LIMIT_RED),
+            (_LED2_PA, kernels.C_SCALE_IR, kernels.C_LIMIT_IR),
+        ):
+            scale = (regs[led] << 30) // (5 * rge_nA)
+            c[at] = scale
+            # at or above this photocurrent the ADC is at full scale (and the product stays
+            # far below 2^63)
+            c[lim] = (
+                min((1 << 31) - 1, ((FULL_SCALE << 24) // scale) + 1) if scale else (1 << 31) - 1
+            )
 
     # -- time -------------------------------------------------------------------------------------
     def advance(self, now_us):
-        """Make every sample that is due by now_us."""
+        """Make every sample that is due by now_us (each is the average over its period, taken
+        at the period's middle)."""
         self.now_us = now_us
-        if self.next_us < 0:
+        if self.next_us < 0 or self.next_us > now_us:
             return
-        period = self.period_us()
-        rollover = self.regs[_FIFO_CONFIG] & 0x10
-        while self.next_us <= now_us:
-            if self.count >= DEPTH and not rollover:
-                # Full: the new samples are lost and counted (no need to make them).
-                lost = (now_us - self.next_us) // period + 1
-                self.ovf = min(0x1F, self.ovf + lost)
-                self.samples_made += lost
-                self.next_us += lost * period
-                break
-            self._push(self.next_us - period // 2)
-            self.next_us += period
-
-    def _push(self, t_us):
-        red, ir = self.scenario.ppg(t_us) if self.scenario else (0.0, 0.0)
-        regs = self.regs
-        drop_bits = self._drop_bits
-        slot = self.fifo[self.wr]
-        clipped = False
-        i = 0
-        for led in self._chans:
-            v = int(red * self._scale_red) if led == 1 else int(ir * self._scale_ir)
-            if v >= FULL_SCALE:
-                v = FULL_SCALE
-                clipped = True
-            elif v < 0:
-                v = 0
-            slot[i] = (v >> drop_bits) << drop_bits
-            i += 1
-        self.samples_made += 1
-        if self.count >= DEPTH:  # rollover: the oldest sample is overwritten
-            self.rd = (self.rd + 1) % DEPTH
+        period = self._period_us
+        due = (now_us - self.next_us) // period + 1
+        self.samples_made += due
+        if self.regs[_FIFO_CONFIG] & 0x10:  # rollover: only the newest DEPTH samples remain
+            make = min(due, DEPTH)
+            skip = due - make
+            self.wr = (self.wr + skip) % DEPTH
         else:
-            self.count += 1
-        self.wr = (self.wr + 1) % DEPTH
+            make = min(due, DEPTH - self.count)
+            skip = 0
+            if due > make:  # full: the new samples are lost and counted (no need to make them)
+                self.ovf = min(0x1F, self.ovf + due - make)
+        if make:
+            self._make(self.next_us + skip * period - period // 2, period, make)
+        self.next_us += due * period
+
+    def _make(self, t_us, period, n):
+        """n samples from t_us into the FIFO at the write pointer (n <= DEPTH)."""
+        ir, red = self._ir_q12, self._red_q12
+        if self._block is not None:
+            self._block(t_us, period, n, ir, red)
+        else:  # a scenario with only ppg(t_us) (nA/mA), or none
+            sc = self.scenario
+            for k in range(n):
+                r, i = sc.ppg(t_us + k * period) if sc else (0.0, 0.0)
+                ir[k] = max(0, min(1 << 30, int(i * 4096 + 0.5)))
+                red[k] = max(0, min(1 << 30, int(r * 4096 + 0.5)))
+        clipped = kernels.adc_into(self.fifo, ir, red, self._cfg, self.wr, n)
+        self.wr = (self.wr + n) % DEPTH
+        self.count += n
+        if self.count > DEPTH:  # rollover: the oldest samples were overwritten
+            self.count = DEPTH
+            self.rd = self.wr
+        regs = self.regs
         status = regs[_INT_STATUS_1] | _PPG_RDY
         if clipped:
             status |= _ALC_OVF
@@ -196,18 +226,14 @@ class MAX30102:
         # Whole samples at a time while they fit (the same bytes _fifo_byte would give, faster).
         n = len(buf)
         n_ch = len(self._chans)
-        size = 3 * n_ch
-        while self.byte_pos == 0 and self.count and n - i >= size:
-            sample = self.fifo[self.rd]
-            for ch in range(n_ch):
-                v = sample[ch]
-                buf[i] = (v >> 16) & 0xFF
-                buf[i + 1] = (v >> 8) & 0xFF
-                buf[i + 2] = v & 0xFF
-                i += 3
-            self.rd = (self.rd + 1) % DEPTH
-            self.count -= 1
-            self.ovf = 0  # popping a sample resets the overflow counter
+        if self.byte_pos == 0 and n_ch:
+            k = min(self.count, (n - i) // (3 * n_ch))
+            if k:
+                kernels.fifo_out(self.fifo, buf, i, self.rd, k, n_ch)
+                i += 3 * n_ch * k
+                self.rd = (self.rd + k) % DEPTH
+                self.count -= k
+                self.ovf = 0  # popping a sample resets the overflow counter
         while i < n:
             buf[i] = self._fifo_byte()
             i += 1
@@ -232,9 +258,8 @@ class MAX30102:
         n_ch = len(self._chans)
         if self.count == 0 or n_ch == 0:
             return 0
-        sample = self.fifo[self.rd]
         ch, k = divmod(self.byte_pos, 3)
-        v = sample[ch]
+        v = self.fifo[self.rd * kernels.FIFO_SLOT + ch]
         b = (v >> (16 - 8 * k)) & 0xFF
         self.byte_pos += 1
         if self.byte_pos >= 3 * n_ch:

@@ -18,6 +18,10 @@ Follows InvenSense "MPU-6000/MPU-6050 Register Map and Descriptions" (RM-MPU-600
 - INT_STATUS clears when read; an empty FIFO reads as the last byte read.
 """
 
+from array import array
+
+import kernels
+
 WHO_AM_I = 0x68
 ADDRESS = 0x68
 
@@ -47,6 +51,13 @@ class MPU6050:
     def __init__(self, scenario, temp_c=27.0):
         self.scenario = scenario
         self.temp_c = temp_c
+        # Samples are made in blocks (scenario.accel_block, micro-g) and go into the registers
+        # and the FIFO through kernels.accel_fifo.
+        self._block = getattr(scenario, "accel_block", None)
+        drops = getattr(scenario, "drops", None)
+        self._always = scenario is None or (drops is not None and not drops(self.name))
+        self._xyz = array("i", [0] * (3 * (FIFO_BYTES // 6 + 1)))
+        self._st = array("i", [0] * kernels.F_SIZE)
         self.power_on_reset(0)
 
     def power_on_reset(self, now_us):
@@ -60,10 +71,15 @@ class MPU6050:
         self.now_us = now_us
         self.next_us = -1
         self.present_before = True
-        self._set_sample((0.0, 0.0, 0.0))
+        self._refresh()
+        t = int((self.temp_c - 36.53) * 340)  # 4.18: T = raw / 340 + 36.53 degC
+        self.regs[_TEMP_OUT_H] = (t >> 8) & 0xFF
+        self.regs[_TEMP_OUT_H + 1] = t & 0xFF
 
     def present(self, now_us):
-        ok = self.scenario.present(self.name, now_us) if self.scenario else True
+        if self._always:
+            return True
+        ok = self.scenario.present(self.name, now_us)
         if ok and not self.present_before:
             self.power_on_reset(now_us)
         self.present_before = ok
@@ -83,57 +99,51 @@ class MPU6050:
     def _restart(self):
         self.next_us = self.now_us + self.period_us() if self.awake() else -1
 
+    def _refresh(self):
+        """What advance() needs from the registers, worked out once per register write."""
+        self._period_us = self.period_us()
+        self._lsb_per_g = self.lsb_per_g()
+        self._fifo_on = bool(self.fifo_on())
+
     def fifo_on(self):
         return (self.regs[_USER_CTRL] & 0x40) and (self.regs[_FIFO_EN] & 0x08)
 
     def advance(self, now_us):
+        """Make every sample that is due by now_us (in one block)."""
         self.now_us = now_us
         if self.next_us < 0 or self.next_us > now_us:
             return
-        period = self.period_us()
+        period = self._period_us
         due = (now_us - self.next_us) // period + 1
-        keep = FIFO_BYTES // 6 + 1 if self.fifo_on() else 1
+        on = self._fifo_on
+        keep = FIFO_BYTES // 6 + 1 if on else 1
         if due > keep:
             # Only the newest samples can still be seen: skip straight to them.
-            if self.fifo_on():
+            if on:
                 self.regs[_INT_STATUS] |= _FIFO_OFLOW
                 self.head = (self.head + self.count) % FIFO_BYTES
                 self.count = 0
             self.next_us += (due - keep) * period
-        while self.next_us <= now_us:
-            self._sample(self.next_us)
-            self.next_us += period
-
-    def _sample(self, t_us):
-        g = self.scenario.accel(t_us) if self.scenario else (0.0, 0.0, 1.0)
-        self._set_sample(g)
+            due = keep
+        xyz = self._xyz
+        if self._block is not None:
+            self._block(self.next_us, period, due, xyz)
+        else:  # a scenario with only accel(t_us) (g), or none
+            for k in range(due):
+                t = self.next_us + k * period
+                g = self.scenario.accel(t) if self.scenario else (0.0, 0.0, 1.0)
+                for a in range(3):
+                    xyz[3 * k + a] = int(g[a] * 1000000)
+        st = self._st
+        st[kernels.F_HEAD] = self.head
+        st[kernels.F_COUNT] = self.count
+        st[kernels.F_ON] = 1 if on else 0
+        if kernels.accel_fifo(xyz, due, self._lsb_per_g, self.fifo, st, self.regs):
+            self.regs[_INT_STATUS] |= _FIFO_OFLOW
+        self.head = st[kernels.F_HEAD]
+        self.count = st[kernels.F_COUNT]
         self.regs[_INT_STATUS] |= _DATA_RDY
-        if self.fifo_on():
-            r = self.regs
-            if self.count + 6 <= FIFO_BYTES:  # room: straight in
-                fifo = self.fifo
-                j = (self.head + self.count) % FIFO_BYTES
-                for i in range(6):
-                    fifo[j] = r[_ACCEL_XOUT_H + i]
-                    j += 1
-                    if j == FIFO_BYTES:
-                        j = 0
-                self.count += 6
-            else:
-                for i in range(6):
-                    self._fifo_push(r[_ACCEL_XOUT_H + i])
-
-    def _set_sample(self, g):
-        scale = self.lsb_per_g()
-        r = self.regs
-        for i in range(3):
-            v = int(g[i] * scale)
-            v = 32767 if v > 32767 else (-32768 if v < -32768 else v)
-            r[_ACCEL_XOUT_H + 2 * i] = (v >> 8) & 0xFF
-            r[_ACCEL_XOUT_H + 2 * i + 1] = v & 0xFF
-        t = int((self.temp_c - 36.53) * 340)
-        r[_TEMP_OUT_H] = (t >> 8) & 0xFF
-        r[_TEMP_OUT_H + 1] = t & 0xFF
+        self.next_us += due * period
 
     def _fifo_push(self, b):
         if self.count >= FIFO_BYTES:
@@ -146,14 +156,7 @@ class MPU6050:
     def read_into(self, reg, buf):
         n = len(buf)
         if reg == _FIFO_R_W and self.count >= n:  # the common case, in one go
-            fifo = self.fifo
-            head = self.head
-            for i in range(n):
-                buf[i] = fifo[head]
-                head += 1
-                if head == FIFO_BYTES:
-                    head = 0
-            self.head = head
+            self.head = kernels.fifo_bytes(self.fifo, self.head, buf, n)
             self.count -= n
             self.last_fifo_byte = buf[n - 1]
             return
@@ -183,6 +186,7 @@ class MPU6050:
         for b in data:
             self._write_byte(reg, b)
             reg = (reg + 1) & 0x7F
+        self._refresh()
 
     def _write_byte(self, reg, b):
         r = self.regs
