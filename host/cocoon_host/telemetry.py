@@ -35,6 +35,9 @@ from .errors import CocoonError
 RECONNECT_EVERY_S = 0.5
 # A socket that closes this soon, before any byte, is a board refusing a second client.
 REFUSED_WITHIN_S = 1.0
+# One read takes what has arrived, in blocks of this size (not one call per byte).
+READ_BLOCK = 4096
+READ_MAX = 1 << 20  # at most this much per read, so a flood cannot starve the view
 
 
 def frame_record(frame: proto.Frame, t: float) -> dict[str, Any]:
@@ -109,6 +112,10 @@ class Link:
         self._opened_at = 0.0
         self._next_try = 0.0
         self.connects = 0
+        self.reads = 0  # calls that returned data (bytes_in / reads: the mean block)
+        # pyserial's socket:// counts only 0 or 1 byte waiting (a select), a UART driver all
+        self._socket = url.startswith("socket://")
+        self._pending: Exception | None = None  # a link error behind data already returned
 
     def open(self) -> None:
         """First open: failures are the user's to fix (CocoonError)."""
@@ -150,14 +157,47 @@ class Link:
             self._opened(first=False)
         assert self.ser is not None
         try:
-            data = self.ser.read(max(1, self.ser.in_waiting))
+            data = self._read_block(self.ser)
         except (serial.SerialException, OSError) as e:
             self._lost(str(e) or type(e).__name__)
             return b""
         if self.bytes_in < 64:
             self._first += data[: 64 - self.bytes_in]
         self.bytes_in += len(data)
+        self.reads += 1 if data else 0
         return data
+
+    def _read_block(self, ser: serial.SerialBase) -> bytes:
+        """Wait up to the port's timeout (0.1 s) for a first byte, then take everything that is
+        already there. An error after some bytes arrived (the board hung up right after its last
+        frame) is raised by the next call, so those bytes are not lost."""
+        if self._pending is not None:
+            e, self._pending = self._pending, None
+            raise e
+        first = ser.read(1)
+        if not first:
+            return first
+        buf = bytearray(first)
+        try:
+            waiting = ser.in_waiting
+            if waiting and not self._socket:
+                buf += ser.read(min(waiting, READ_MAX))  # a UART driver counts its buffer
+            elif waiting:
+                # socket:// (in_waiting is a select: 0 or 1): drain without waiting, one recv of
+                # up to READ_BLOCK bytes per read(), until nothing more is there
+                timeout = ser.timeout
+                ser.timeout = 0
+                try:
+                    while len(buf) < READ_MAX:
+                        more = ser.read(READ_BLOCK)
+                        if not more:
+                            break
+                        buf += more
+                finally:
+                    ser.timeout = timeout
+        except (serial.SerialException, OSError) as e:
+            self._pending = e
+        return bytes(buf)
 
     def write(self, data: bytes) -> bool:
         if not self.up or self.ser is None:
