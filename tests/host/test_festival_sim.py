@@ -1,15 +1,16 @@
 """End to end: four virtual boards on one virtual radio channel, in festival mode.
 
 Three share the group key but are configured with different tempos (12, 10 and 8 pulses per
-minute) and boot a second apart (so they start at different phases); a fourth has another key, a
-tempo of its own (15 per minute) and the lowest id, so that it would lead the group if anything it
-sent were accepted. The radio loses 10% of the packets at each receiver.
+minute) and boot a second apart; the third (id 7) starts opted out (`sync` off) and is opted in
+by a `config` command once it has drifted against the other two. A fourth has another key, a tempo
+of its own (15 per minute) and the lowest id, so that it would lead the group if anything it sent
+were accepted. The radio loses 10% of the packets at each receiver.
 
 The boards' own claims are not the measure: each STATE frame carries the board's pulse phase and
 uptime, and the host maps every board's uptime onto its own clock (`--speed 10` is the same
 virtual-time rate for all; the offset is the largest uptime - 10 x host time seen, i.e. the frame
 that travelled fastest). The host then computes the Kuramoto order parameter r of the three
-group boards' phases at common instants. Nothing here times the wall clock.
+group boards' phases at common instants. Nothing here asserts on wall-clock durations.
 """
 
 from __future__ import annotations
@@ -26,38 +27,67 @@ from pathlib import Path
 
 import pytest
 from cocoon import proto
+from cocoon_host import port as portmod
 from cocoon_host import telemetry
 from cocoon_host.build import install_into_folder
 from cocoon_host.sim import SimProcess
 
 SPEED = 10
 STRANGER_KEY = "00112233445566778899aabbccddeeff"
-# id, configured festival period (ms), key (None: the default demo key)
-BOARDS = ((3, 5000, None), (5, 6000, None), (7, 7500, None), (1, 4000, STRANGER_KEY))
+# id, configured festival period (ms), key (None: the default demo key), sync at boot
+BOARDS = (
+    (3, 5000, None, "on"),
+    (5, 6000, None, "on"),
+    (7, 7500, None, "off"),
+    (1, 4000, STRANGER_KEY, "on"),
+)
 GROUP = (3, 5, 7)
-WATCH_S = 9.0  # host seconds of telemetry per board: 90 virtual seconds
+JOINER = 7
+BEFORE_S = 1.5  # host seconds from the last boot to board 7 opting in (15 virtual seconds)
+AFTER_S = 6.0  # host seconds of telemetry after it (60 virtual seconds)
 
 
 class Recording:
-    """STATE frames of one board: (host monotonic time, uptime_ms, radio payload)."""
+    """One board's link: its STATE frames (host monotonic time, uptime_ms, radio payload), read
+    in a thread until the deadline; commands go out on the same link (one client per board)."""
 
     def __init__(self, board_id: int, url: str):
         self.board_id = board_id
         self.url = url
         self.states: list[tuple[float, int, dict]] = []
+        self.acks: dict[int, dict] = {}
         self.error: Exception | None = None
+        self.deadline = time.monotonic() + 120.0  # set once every board runs
+        self._outbox: list[bytes] = []
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
 
-    def _read(self) -> None:
-        def on_frame(frame: proto.Frame, _t: float) -> None:
-            if frame.type == proto.STATE and frame.payload.get("radio"):
-                self.states.append((time.monotonic(), frame.uptime_ms, frame.payload["radio"]))
+    def send(self, line: bytes) -> None:
+        self._outbox.append(line)
 
+    def _read(self) -> None:
+        parser = proto.Parser()
         try:
-            telemetry.watch(self.url, on_frame, seconds=WATCH_S)
+            ser = portmod.open_port(self.url)
         except Exception as e:  # reported by the test, not lost in the thread
             self.error = e
+            return
+        try:
+            while time.monotonic() < self.deadline:
+                while self._outbox:
+                    ser.write(self._outbox.pop(0))
+                data = ser.read(max(1, ser.in_waiting))
+                now = time.monotonic()
+                for frame in parser.feed(data):
+                    p = frame.payload
+                    if frame.type == proto.STATE and p.get("radio"):
+                        self.states.append((now, frame.uptime_ms, p["radio"]))
+                    elif frame.type == proto.EVENT and p.get("ev") == "ack":
+                        self.acks[p["cmd"]] = p
+        except Exception as e:
+            self.error = e
+        finally:
+            ser.close()
 
     def offset_ms(self) -> float:
         # uptime = SPEED x host time + offset + latency (>= 0): the smallest latency wins.
@@ -86,15 +116,15 @@ def firmware_fs(tmp_path: Path) -> Path:
     return fs
 
 
-def test_three_cocoons_lock_and_a_stranger_is_not_pulled(firmware_fs: Path, tmp_path: Path):
+def test_a_cocoon_joins_the_group_and_a_stranger_is_not_pulled(firmware_fs: Path, tmp_path: Path):
     channel = "fest-" + secrets.token_hex(4) + ":loss=0.1"
     sims: list[SimProcess] = []
     recs: dict[int, Recording] = {}
     try:
-        for board_id, period_ms, key in BOARDS:
+        for board_id, period_ms, key, sync in BOARDS:
             fs = tmp_path / f"board{board_id}"
             shutil.copytree(firmware_fs, fs)
-            cfg: dict = {"mode": "festival", "sync_period_ms": period_ms}
+            cfg: dict = {"mode": "festival", "sync_period_ms": period_ms, "sync": sync}
             if key:
                 cfg["sync_key"] = key
             (fs / ".nvs").mkdir()
@@ -105,39 +135,51 @@ def test_three_cocoons_lock_and_a_stranger_is_not_pulled(firmware_fs: Path, tmp_
             sims.append(sim)
             recs[board_id] = Recording(board_id, sim.url)
             time.sleep(1.0)  # ~10 virtual seconds: the next one boots at another phase
+        time.sleep(BEFORE_S)  # board 7 keeps to itself a while longer
+        recs[JOINER].send(proto.command(1, "config", set={"sync": "on"}))
+        t_join = time.monotonic()
         for rec in recs.values():
-            rec.thread.join(WATCH_S + 30)
+            rec.deadline = t_join + AFTER_S
+        for rec in recs.values():
+            rec.thread.join(AFTER_S + 60)
     finally:
         for sim in sims:
             sim.stop()
     for rec in recs.values():
         assert rec.error is None, f"board {rec.board_id}: {rec.error}"
         assert len(rec.states) >= 40, f"board {rec.board_id}: {len(rec.states)} STATE frames"
+    assert recs[JOINER].acks.get(1, {}).get("ok"), recs[JOINER].acks
 
     offsets = {b: recs[b].offset_ms() for b in recs}
     start = max(recs[b].states[0][0] for b in GROUP)  # the last group board is up
     end = min(recs[b].states[-1][0] for b in recs)
-    assert (end - start) * SPEED >= 40  # virtual seconds observed with all four running
-    series = []  # (virtual s since the last join, r of the group, stranger - group mean)
+    group = []  # (virtual s since board 7 opted in, r of the three boards' phases)
+    drift = []  # (virtual s, stranger's phase - the group's mean phase, turns)
     t = start
     while t <= end:
         phases = [recs[b].phase_at(t, offsets[b]) for b in GROUP]
-        stranger = recs[1].phase_at(t, offsets[1])
-        if None not in phases and stranger is not None:
+        if None not in phases:
             r, mean = order(phases)  # type: ignore[arg-type]
-            series.append(((t - start) * SPEED, r, (stranger - mean) % 1.0))
+            group.append(((t - t_join) * SPEED, r))
+            stranger = recs[1].phase_at(t, offsets[1])
+            if stranger is not None and t > t_join:
+                drift.append(((t - t_join) * SPEED, (stranger - mean) % 1.0))
         t += 0.1
-    assert len(series) >= 30
-    # Locked within 20 virtual seconds of the last join, and held to the end (>= 20 s more): with
-    # tempos 20% apart, unsynchronised pulses would be a full turn apart within 15 s.
+    before = [r for v_s, r in group if v_s < 0]
+    after = [(v_s, r) for v_s, r in group if v_s >= 0]
+    assert len(before) >= 20 and len(after) >= 40 and len(drift) >= 30
+    # Before: board 7 pulses at its own 8 per minute against the group's 12: a full slip every
+    # 15 virtual seconds, so r must have fallen far below a lock.
+    assert min(before) < 0.6, [round(r, 2) for r in before]
+    # After: locked within 20 virtual seconds, and held to the end (at least 20 s more).
     held_from = None
-    for v_s, r, _ in series:
+    for v_s, r in after:
         if r > 0.9:
             held_from = v_s if held_from is None else held_from
         else:
             held_from = None
-    assert held_from is not None and held_from <= 20.0, [round(r, 2) for _, r, _ in series]
-    assert series[-1][0] - held_from >= 20.0
+    assert held_from is not None and held_from <= 20.0, [round(r, 2) for _, r in after]
+    assert after[-1][0] - held_from >= 20.0
     # The boards agree: the lowest group id (3) leads tempo and palette; each sees its 2 peers.
     for b in GROUP:
         radio = recs[b].states[-1][2]
@@ -150,9 +192,9 @@ def test_three_cocoons_lock_and_a_stranger_is_not_pulled(firmware_fs: Path, tmp_
     assert s_radio["peers"] == 0 and s_radio["rx"] == 0 and s_radio["rej"]["tag"] > 10
     assert s_radio["lead"] == 1 and s_radio["tempo"] == 15.0 and s_radio["demo_key"] is False
     slips = 0.0
-    for (_, _, a), (_, _, b) in zip(series, series[1:], strict=False):
+    for (_, a), (_, b) in zip(drift, drift[1:], strict=False):
         slips += (b - a + 0.5) % 1.0 - 0.5
-    span_min = (series[-1][0] - series[0][0]) / 60
+    span_min = (drift[-1][0] - drift[0][0]) / 60
     assert slips > 0.5 and abs(slips / span_min - 3.0) < 0.6, (slips, span_min)
 
 
