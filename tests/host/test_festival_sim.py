@@ -192,8 +192,8 @@ def test_a_cocoon_joins_the_group_and_a_stranger_is_not_pulled(firmware_fs: Path
     assert s_radio["peers"] == 0 and s_radio["rx"] == 0 and s_radio["rej"]["tag"] > 10
     assert s_radio["lead"] == 1 and s_radio["tempo"] == 15.0 and s_radio["demo_key"] is False
     slips = 0.0
-    for (_, a), (_, b) in zip(drift, drift[1:], strict=False):
-        slips += (b - a + 0.5) % 1.0 - 0.5
+    for (_, d0), (_, d1) in zip(drift, drift[1:], strict=False):
+        slips += (d1 - d0 + 0.5) % 1.0 - 0.5
     span_min = (drift[-1][0] - drift[0][0]) / 60
     assert slips > 0.5 and abs(slips / span_min - 3.0) < 0.6, (slips, span_min)
 
