@@ -185,7 +185,10 @@ class Scenario:
         self.motion_at_s = _number(keys, "motion_at", -1.0, 0, 1e7)
         seed = _number(keys, "seed", 1, 0, 2**31)
         self.seed = int(seed)
-        self.rng = _Rng(seed)
+        self.rng = _Rng(seed)  # the night's plan and the beats
+        # Movements draw from their own stream, so that the order in which the two chips ask for
+        # samples (block sizes, read times) does not change which movements happen.
+        self._move_rng = _Rng(int(seed) + 0x5EED)
         self.beats_us = []  # ground-truth beat onsets (synthetic only), most recent last
         # Movements: the last few (start_us, end_us, amp_ug, (f1, f2, f3) Hz, gravity before,
         # gravity after (micro-g)), oldest first; the next random one is drawn when one starts.
@@ -239,7 +242,8 @@ class Scenario:
         rate_per_hour = self.motion_per_hour * self._motion_factor(t_us / US_PER_S)
         if rate_per_hour <= 0:
             return _NEVER_US
-        return int(-math.log(1.0 - self.rng.u() * 0.999) * 3600.0 / rate_per_hour * US_PER_S)
+        u = self._move_rng.u()
+        return int(-math.log(1.0 - u * 0.999) * 3600.0 / rate_per_hour * US_PER_S)
 
     def _schedule(self, t_us, upto_us):
         """Start every movement due by upto_us, each at its own time (Poisson arrivals at the
@@ -259,7 +263,7 @@ class Scenario:
                 return
 
     def _start_move(self, t_us):
-        r = self.rng
+        r = self._move_rng
         end_us = t_us + int((2.0 + 6.0 * r.u()) * US_PER_S)
         amp_ug = int((0.05 + 0.35 * r.u()) * _UG)
         freqs_mhz = (  # the three sines of the shake: 1-3, 3-6 and 6-9 Hz
@@ -333,9 +337,10 @@ class Scenario:
             t = t0_us + k * period_us
             move = self._move_at(t)
             moving = move is not None and t < move[1]
-            end = self._segment_end(
-                t0_us, period_us, n, k, move[1] if moving else self._next_start_us
-            )
+            bound = self._next_start_us  # a new movement (and posture) may start
+            if moving and move[1] < bound:
+                bound = move[1]
+            end = self._segment_end(t0_us, period_us, n, k, bound)
             g = self._gravity(move)
             a[kernels.A_N] = end - k
             a[kernels.A_GX] = g[0]
@@ -482,11 +487,10 @@ class Synthetic(Scenario):
             shake = 0
             if state == _NORMAL or state == _LOOSE:
                 move = self._move_at(t)
+                bound = min(bound, self._next_start_us)
                 if move is not None and t < move[1]:
                     shake = 1
                     bound = min(bound, move[1])
-                else:
-                    bound = min(bound, self._next_start_us)
             end = self._segment_end(t0_us, period_us, n, k, bound)
             since = t - self._beat_us
             p[kernels.P_N] = end - k
