@@ -24,12 +24,16 @@ festival mode the radio is drained and ignored (a sleeper's own heartbeat is nob
 
 Counters: sender counters are (boots << 20) | packets (syncpkt's notes). `boots` lives in the
 config store (key sync_boots) and is raised, and saved, before the first packet of each boot and
-after 2**20 packets (8.5 days at 0.7 s), so a reboot never sends an old counter again.
+after 2**20 packets (8.5 days at 0.7 s), so a reboot never sends an old counter again. It has
+12 bits: after 4096 boots it wraps, and cocoons that remember this one ignore it for FORGET_MS.
+More than 8 senders share phasesync's 8 peer slots (the one heard longest ago gives way, and
+its replay counter with it): the coupling then averages over the 8 most recent.
 
 Allocation: with nothing received and no packet due, step() allocates nothing (heap_lock test).
-A received packet allocates in syncpkt.decode (hashing, about 0.6 KB on the unix port: bench
-figure), a sent one in encode; at most a few per second, collected at the app's once-a-second
-gc point. activate(), configure() and a change of the group's tempo or palette allocate (rare).
+A received packet allocates in syncpkt.decode (hashing, the tag, the unpacked header: 1.3 KB on
+the 64-bit unix port, `make bench festival`), a sent one in encode (0.9 KB); a few per second,
+collected at the app's once-a-second gc point. activate(), configure() and a change of the
+group's tempo or palette allocate too (rare).
 """
 
 import json
