@@ -131,6 +131,10 @@ def test_a_short_night_is_recorded_and_scored(tmp_path: Path):
     types = {r["type"] for r in records}
     assert {"STATE", "EPOCH", "EVENT"} <= types
     assert sum(r["type"] == "EPOCH" for r in records) == s["epochs"]
+    # The stored config sets the light's rate before boot: the app's loop runs at it throughout.
+    assert records[0]["type"] == "HELLO" and records[0]["data"]["config"]["fps"] == 10
+    rates = [r["data"]["loop"]["hz"] for r in records if r["type"] == "STATE"]
+    assert len(rates) > 1000 and max(rates[1:]) <= 11
     text = cli("--hours", "0.25", "--out", str(tmp_path / "m.jsonl"))
     assert text.returncode == 0, text.stderr
     assert "x real time" in text.stdout and "kappa" in text.stdout
