@@ -30,7 +30,7 @@ DATA = ROOT.parent / "shared" / "data" / "welltory-ppg"
 TUNE_SEEDS = range(60)
 CHECK_SEEDS = range(1000, 1060)
 START = {  # the search starts here (the firmware's defaults when this was last run)
-    "predict_order": 4,
+    "predict_order": 6,
     "predict_mu_q8": 40,
     "predict_reg_ms": 40,
     "predict_mean_sh": 3,

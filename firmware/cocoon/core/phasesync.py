@@ -238,7 +238,7 @@ def make_config(
     peer_timeout_ms=3000,
     heart_split_q16=32768,
     predict=1,
-    predict_order=4,
+    predict_order=6,
     predict_mu_q8=40,
     predict_reg_ms=40,
     predict_mean_sh=3,

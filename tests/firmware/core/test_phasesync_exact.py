@@ -9,15 +9,15 @@ from cocoon.core.phasesync_ref import RefPhaseSync
 # once on CPython from phasesync_ref.py: for mixed(1) and chaos(1, 600), each of pc.CONFIGS.
 # If the loop's semantics change on purpose, recompute them with trace_digest() and say why.
 # Last change: the interval predictor (locked frequency from the predicted next interval, new
-# state words S_MEAN..S_W, predictor settings in CONFIGS, default gate_k_q4 96).
+# state words S_MEAN..S_W, predictor settings in CONFIGS, default gate_k_q4 96, order 6).
 REFERENCE_DIGESTS = (
-    1221202576,
+    2822637879,
     1736866679,
-    2234442299,
+    4285018694,
     3274843242,
-    895720049,
+    1659896083,
     2477816321,
-    2348021352,
+    4267449290,
     1965972735,
 )
 

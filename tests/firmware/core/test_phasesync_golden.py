@@ -7,11 +7,13 @@ from cocoon.core import phasesync as ps
 
 Q32 = 4294967296
 # Tolerances while beats steer the loop: 1e-4 turn of phase is 0.3 ms on a 3.2 s pulse; the
-# frequency to 1e-4 relative. Without beats nothing pulls the two back together, and the integer
+# frequency to 2e-4 relative: once locked it is 1 / the predicted interval, which the integer
+# predictor rounds to 1/128 tick (78 us, 1e-4 of an 800 ms beat; the interval and the prediction
+# are each rounded). Without beats nothing pulls the two back together, and the integer
 # relaxation (rounded away from zero) drifts from the exponential: after the scenario's final
 # minute without beats the allowance is 2e-3 turn (6 ms) and 5e-4 relative.
 PHASE_TOL_TURNS = 1e-4
-FREQ_TOL_REL = 1e-4
+FREQ_TOL_REL = 2e-4
 FREE_PHASE_TOL_TURNS = 2e-3
 FREE_FREQ_TOL_REL = 5e-4
 
