@@ -41,6 +41,11 @@ EPOCH_S = 30
 # Where the virtual board keeps its config (firmware/ports/sim/board.py STORE_PATH, the ESP32's NVS
 # blob): one JSON object, overlaid on the defaults by cocoon/config.py.
 STORE = Path(".nvs") / "cocoon.bin"
+# The board's heap: an ESP32's (~110-200 kB without SPIRAM) doubled for 64-bit objects, plus the
+# sim's own parts; a night uses ~290 kB before its per-second collection. The sim's default (2 MB)
+# costs time: the STATE frame's gc.mem_free()/mem_alloc() and gc.collect() walk the whole heap
+# every second (~0.25 ms at 2 MB, ~0.1 ms at 768 kB: ~4 s of an 8-h night).
+HEAP_KB = 768
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,6 +64,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=10,
         help="the light's frame rate during the night (default 10, the lowest the config allows:"
         " 5x fewer frames to render; the stages do not depend on it; 50 is the firmware's own)",
+    )
+    p.add_argument(
+        "--heap-kb",
+        type=int,
+        default=HEAP_KB,
+        metavar="KB",
+        help=f"the virtual board's heap (default {HEAP_KB}; more for a long replay recording)",
     )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.add_argument(
@@ -115,8 +127,9 @@ def _record(
     args: argparse.Namespace, rec: telemetry.Recorder, fs: Path, until_s: float, t0: float
 ) -> dict:
     sim = SimProcess(
-        ["--fs", str(fs), "--speed", "max", "--until", f"{until_s:g}", "--scenario", args.scenario]
-    )
+        ["--fs", str(fs), "--speed", "max", "--until", f"{until_s:g}",
+         "--scenario", args.scenario, "--heap-kb", str(args.heap_kb)]
+    )  # fmt: skip
     parser = proto.Parser()
     epochs: list[dict] = []
     events: list[dict] = []
@@ -253,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
         raise CocoonError(f"--alarm {args.alarm:g} is outside the night", "use 0 < H <= --hours")
     if not 10 <= args.fps <= 100:
         raise CocoonError(f"--fps {args.fps} is out of range", "use 10..100 (config fps)")
+    if not 256 <= args.heap_kb <= 1 << 20:
+        raise CocoonError(f"--heap-kb {args.heap_kb} is out of range", "use 256..1048576")
     if not 0 <= args.window <= 120:
         raise CocoonError(f"--window {args.window:g} is out of range", "use 0..120 minutes")
     profile = hypnogram(args.scenario)

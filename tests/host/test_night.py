@@ -147,6 +147,7 @@ def test_a_short_night_is_recorded_and_scored(tmp_path: Path):
         (["--hours", "30"], "--hours"),
         (["--alarm", "9"], "--alarm"),
         (["--fps", "5"], "--fps"),
+        (["--heap-kb", "10"], "--heap-kb"),
         (["--scenario", "synthetic:profile=nope"], "profile"),
         (["--scenario", "bogus"], "unknown scenario"),
     ],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import random
+import subprocess
 import sys
 from array import array
 from pathlib import Path
@@ -213,3 +214,25 @@ def test_shared_recordings_pick_a_pulsing_channel(shared_data):
         scores = {k: scenario.periodicity(times, v) for k, v in channels.items()}
         assert sc.channel == max(scores, key=scores.get)
         assert scores[sc.channel] > 0.1
+
+
+def test_shared_recordings_replay_within_a_nights_heap(shared_data):
+    # `cocoon night` gives the board a heap close to an ESP32's (doubled for 64-bit objects); a
+    # recording and its analysis must fit in it (one board, one recording).
+    from cocoon_host import night
+
+    mp = Path(sys.executable).parent / "micropython"
+    sim = ROOT / "firmware" / "ports" / "sim"
+    script = f"import sys\nsys.path.insert(0, {str(sim)!r})\nimport scenario\n"
+    script += "print(scenario.build('replay:' + sys.argv[-1]).channel)\n"
+    folders = [p for p in (shared_data / "welltory-ppg").iterdir() if (p / "PPG.csv").exists()]
+    assert len(folders) >= 10
+    for folder in sorted(folders):
+        proc = subprocess.run(
+            [str(mp), "-X", f"heapsize={night.HEAP_KB}k", "-c", script, str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, (folder.name, proc.stderr[-300:])
+        assert proc.stdout.strip(), folder.name

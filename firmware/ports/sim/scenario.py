@@ -634,32 +634,40 @@ def _percentiles(x, qs):
 
 
 def _uniform(times, x, rate_hz, t0, t1):
-    """Linear resampling of (times, x) to rate_hz between t0 and t1 (ms)."""
-    out = []
+    """Linear resampling of (times, x) to rate_hz between t0 and t1 (ms).
+
+    Arrays of floats, made at their final size: on the unix port a list of floats is a heap
+    object per value, and growing lists among them fragments the heap (a replay then needs
+    megabytes to start)."""
     step = 1000.0 / rate_hz
+    count = 0
+    while t0 + count * step < t1:
+        count += 1
+    out = array("d", [0.0] * count)
     i = 0
     n = len(times)
-    t = t0
-    while t < t1:
+    for k in range(count):
+        t = t0 + k * step
         while i + 2 < n and times[i + 1] <= t:
             i += 1
         f = (t - times[i]) / (times[i + 1] - times[i])
-        out.append(x[i] + (x[i + 1] - x[i]) * min(1.0, max(0.0, f)))
-        t += step
+        out[k] = x[i] + (x[i + 1] - x[i]) * min(1.0, max(0.0, f))
     return out
 
 
 def _band(y, fs):
-    """Heart-rate band (~0.6-5 Hz) by a difference of moving averages."""
+    """Heart-rate band (~0.6-5 Hz) by a difference of moving averages (an array of floats)."""
     short = max(1, int(fs * 0.1))
     long_ = max(short + 1, int(fs * 0.8))
-    out = []
+    out = array("d", [0.0] * max(0, len(y) - long_))
     acc_s = acc_l = 0.0
-    for i, v in enumerate(y):
+    for i in range(len(y)):
+        v = y[i]
         acc_s += v - (y[i - short] if i >= short else y[0])
         acc_l += v - (y[i - long_] if i >= long_ else y[0])
-        out.append(acc_s / short - acc_l / long_)
-    return out[long_:]
+        if i >= long_:
+            out[i - long_] = acc_s / short - acc_l / long_
+    return out
 
 
 _SCORE_HZ = 20.0
