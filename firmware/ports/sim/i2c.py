@@ -78,9 +78,13 @@ class SimI2C:
         self.transactions += 1
         chip = self.chips.get(addr)
         now = self.clock.world_us() if self._world else self.now_us()
-        if chip is None or not chip.present(now):
+        if chip is None or not (chip.always_present or chip.present(now)):
             raise OSError(ENODEV)
-        chip.advance(now)
+        due = chip.next_us
+        if 0 <= due <= now:
+            chip.advance(now)  # the samples made since the last access
+        else:
+            chip.now_us = now
         return chip
 
     def scan(self):

@@ -73,25 +73,19 @@ def _pulse_table():
 SIN_Q15 = _sin_table()
 PULSE_Q15 = _pulse_table()
 
-# ppg_run parameters (array('i') of P_SIZE); the loop writes P_POS, P_RESP and P_RNG back.
-P_N = 0  # samples to make
-P_I0 = 1  # where the first goes in the output arrays
-P_POS = 2  # phase in the current beat, q24 (stays below one turn: the caller splits at beats)
-P_POS_STEP = 3
-P_RESP = 4  # respiratory phase, q24
-P_RESP_STEP = 5
-P_RNG = 6  # xorshift32 state (stored as signed 32 bits)
-P_DC_IR = 7  # IR photocurrent level, q12
-P_DC_RED = 8
-P_BASE = 9  # baseline level (relative to DC), q20
-P_BASE_AMP = 10  # respiratory baseline modulation, q20 (x cos of the respiratory phase)
-P_PERF = 11  # pulse amplitude (relative to DC), q20
-P_PERF_AMP = 12  # respiratory amplitude modulation, q15 (x sin of the respiratory phase)
-P_NOISE_W = 13  # width of the uniform noise (relative to DC), q20
-P_MOTION = 14  # movement artefact: q20 per micro-g, x 2^16
-P_SHAKE = 15  # 1: add the movement artefact from shake[i]
-P_RED_AC = 16  # red pulse / IR pulse, q15 (the ratio of ratios R)
-P_SIZE = 17
+# ppg_run levels, which change rarely (array('i') of P_SIZE); the loop writes P_RNG back.
+P_RESP_STEP = 0  # respiratory phase step per sample, q24
+P_RNG = 1  # xorshift32 state (stored as signed 32 bits)
+P_DC_IR = 2  # IR photocurrent level, q12
+P_DC_RED = 3
+P_BASE = 4  # baseline level (relative to DC), q20
+P_BASE_AMP = 5  # respiratory baseline modulation, q20 (x cos of the respiratory phase)
+P_PERF = 6  # pulse amplitude (relative to DC), q20
+P_PERF_AMP = 7  # respiratory amplitude modulation, q15 (x sin of the respiratory phase)
+P_NOISE_W = 8  # width of the uniform noise (relative to DC), q20
+P_MOTION = 9  # movement artefact: q20 per micro-g, x 2^16
+P_RED_AC = 10  # red pulse / IR pulse, q15 (the ratio of ratios R)
+P_SIZE = 11
 
 # shake_run parameters
 S_N = 0
@@ -107,14 +101,9 @@ S_AMP = 9  # peak amplitude, micro-g
 S_SIZE = 10
 
 # accel_run parameters
-A_N = 0
-A_GX = 1  # gravity, micro-g
-A_GY = 2
-A_GZ = 3
-A_RNG = 4
-A_NOISE_W = 5  # width of the uniform noise per axis, micro-g
-A_SHAKE = 6  # 1: add shake[i] (x 0.5, 0.8, 1 on x, y, z)
-A_SIZE = 7
+A_RNG = 0
+A_NOISE_W = 1  # width of the uniform noise per axis, micro-g
+A_SIZE = 2
 
 
 def seed_state(seed, stream):
@@ -124,8 +113,10 @@ def seed_state(seed, stream):
 
 
 @micropython.viper
-def ppg_run(p, shake, ir, red):
-    """Make p[P_N] PPG samples into ir[i0..], red[i0..] (q12); see the P_* parameters."""
+def ppg_run(p, shake, ir, red, i: int, n: int, pos: int, pos_step: int, resp: int, use_shake: int):
+    """n PPG samples into ir[i..], red[i..] (q12), from beat phase pos and respiratory phase resp
+    (q24, stepped per sample), plus the movement in shake[0..n) if use_shake; p: the P_*
+    levels. pos stays within the beat: the caller splits blocks at beats."""
     q = ptr32(p)
     sk = ptr32(shake)
     oi = ptr32(ir)
@@ -135,23 +126,17 @@ def ppg_run(p, shake, ir, red):
     one = 1
     S = one << 31
     M = (S - 1) | S
-    n = int(((q[0] & M) ^ S) - S)
-    i = int(((q[1] & M) ^ S) - S)
-    pos = int(((q[2] & M) ^ S) - S)
-    pos_step = int(((q[3] & M) ^ S) - S)
-    resp = int(((q[4] & M) ^ S) - S)
-    resp_step = int(((q[5] & M) ^ S) - S)
-    x = int(q[6] & M)
-    dc_ir = int(((q[7] & M) ^ S) - S)
-    dc_red = int(((q[8] & M) ^ S) - S)
-    base0 = int(((q[9] & M) ^ S) - S)
-    base_amp = int(((q[10] & M) ^ S) - S)
-    perf0 = int(((q[11] & M) ^ S) - S)
-    perf_amp = int(((q[12] & M) ^ S) - S)
-    noise_w = int(((q[13] & M) ^ S) - S)
-    motion = int(((q[14] & M) ^ S) - S)
-    use_shake = int(((q[15] & M) ^ S) - S)
-    red_ac = int(((q[16] & M) ^ S) - S)
+    resp_step = int(((q[0] & M) ^ S) - S)
+    x = int(q[1] & M)
+    dc_ir = int(((q[2] & M) ^ S) - S)
+    dc_red = int(((q[3] & M) ^ S) - S)
+    base0 = int(((q[4] & M) ^ S) - S)
+    base_amp = int(((q[5] & M) ^ S) - S)
+    perf0 = int(((q[6] & M) ^ S) - S)
+    perf_amp = int(((q[7] & M) ^ S) - S)
+    noise_w = int(((q[8] & M) ^ S) - S)
+    motion = int(((q[9] & M) ^ S) - S)
+    red_ac = int(((q[10] & M) ^ S) - S)
     half_w = noise_w >> 1
     turn_mask = (one << 24) - 1
     quarter = one << 22
@@ -195,9 +180,7 @@ def ppg_run(p, shake, ir, red):
         resp = (resp + resp_step) & turn_mask
         i += 1
         k += 1
-    q[2] = pos
-    q[4] = resp
-    q[6] = (x ^ S) - S
+    q[1] = (x ^ S) - S
 
 
 @micropython.viper
@@ -245,22 +228,17 @@ def shake_run(p, out):
 
 
 @micropython.viper
-def accel_run(p, shake, out, i0: int):
-    """p[A_N] accelerometer samples (x, y, z micro-g, interleaved) into out[3 * i0..]: gravity,
-    the movement (shake[0..], if p[A_SHAKE]) and uniform sensor noise on each axis."""
+def accel_run(p, shake, out, i0: int, n: int, gx: int, gy: int, gz: int, use_shake: int):
+    """n accelerometer samples (x, y, z micro-g, interleaved) into out[3 * i0..]: gravity, the
+    movement (shake[0..n), if use_shake) and uniform sensor noise on each axis (p: A_*)."""
     q = ptr32(p)
     sk = ptr32(shake)
     o = ptr32(out)
     one = 1
     S = one << 31
     M = (S - 1) | S
-    n = int(((q[0] & M) ^ S) - S)
-    gx = int(((q[1] & M) ^ S) - S)
-    gy = int(((q[2] & M) ^ S) - S)
-    gz = int(((q[3] & M) ^ S) - S)
-    x = int(q[4] & M)
-    w = int(((q[5] & M) ^ S) - S)
-    use_shake = int(((q[6] & M) ^ S) - S)
+    x = int(q[0] & M)
+    w = int(((q[1] & M) ^ S) - S)
     half_w = w >> 1
     j = 3 * i0
     k = 0
@@ -282,7 +260,7 @@ def accel_run(p, shake, out, i0: int):
         o[j + 2] = gz + s + (((x >> 8) * w) >> 24) - half_w
         j += 3
         k += 1
-    q[4] = (x ^ S) - S
+    q[0] = (x ^ S) - S
 
 
 # -- the chips' side: ADC and FIFO bytes ----------------------------------------------------------

@@ -196,6 +196,7 @@ class Scenario:
         self._moves = []
         self._next_start_us = _NEVER_US  # set by _move_at
         self._next_move_us = -1  # not drawn yet
+        self._next_event_us = -1  # when _schedule has something to do (-1: at once)
         self._motion_at_us = _us(self.motion_at_s)  # the one-off movement, until it starts
         self.motion_per_hour = 0.0
         self._acc = array("i", [0] * kernels.A_SIZE)
@@ -247,7 +248,8 @@ class Scenario:
 
     def _schedule(self, t_us, upto_us):
         """Start every movement due by upto_us, each at its own time (Poisson arrivals at the
-        rate of the moment the previous one started; the first drawn from t_us)."""
+        rate of the moment the previous one started; the first drawn from t_us). The blocks call
+        it only once upto_us reaches _next_event_us."""
         if self._next_move_us < 0:
             self._next_move_us = min(_NEVER_US, t_us + self._exp_gap_us(t_us))
         while True:
@@ -260,7 +262,9 @@ class Scenario:
                 self._start_move(t)
                 self._next_move_us = min(_NEVER_US, t + self._exp_gap_us(t))
             else:
-                return
+                break
+        at = self._motion_at_us
+        self._next_event_us = at if 0 <= at < self._next_move_us else self._next_move_us
 
     def _start_move(self, t_us):
         r = self._move_rng
@@ -330,26 +334,29 @@ class Scenario:
         """n accelerometer samples from t0_us into xyz_ug[0..3n) (x, y, z micro-g)."""
         if n <= 0:
             return
-        self._schedule(t0_us, t0_us + (n - 1) * period_us)
-        a = self._acc
+        upto = t0_us + (n - 1) * period_us
+        if upto >= self._next_event_us:
+            self._schedule(t0_us, upto)
         k = 0
         while k < n:
             t = t0_us + k * period_us
+            moves = self._moves
+            if not moves or t >= moves[-1][1]:  # still, after the last movement (or before any)
+                g = moves[-1][5] if moves else self._gravity0
+                kernels.accel_run(self._acc, self._shake, xyz_ug, k, n - k, g[0], g[1], g[2], 0)
+                return
             move = self._move_at(t)
-            moving = move is not None and t < move[1]
             bound = self._next_start_us  # a new movement (and posture) may start
+            moving = move is not None and t < move[1]
             if moving and move[1] < bound:
                 bound = move[1]
             end = self._segment_end(t0_us, period_us, n, k, bound)
             g = self._gravity(move)
-            a[kernels.A_N] = end - k
-            a[kernels.A_GX] = g[0]
-            a[kernels.A_GY] = g[1]
-            a[kernels.A_GZ] = g[2]
-            a[kernels.A_SHAKE] = 1 if moving else 0
             if moving:
                 self._fill_shake(move, t, period_us, end - k)
-            kernels.accel_run(a, self._shake, xyz_ug, k)
+            kernels.accel_run(
+                self._acc, self._shake, xyz_ug, k, end - k, g[0], g[1], g[2], 1 if moving else 0
+            )
             k = end
 
     def accel(self, t_us):
@@ -395,6 +402,8 @@ class Synthetic(Scenario):
         self.profile = PROFILES[prof](keys, self.rng)
         self._beat_us = 0  # onset of the current beat
         self._ibi_us = int(60 * US_PER_S / self.bpm)
+        self._beat_end_us = 0  # _beat_to brings it up to date at the first sample
+        self._period_us = 0
         self._resp_us = int(60 * US_PER_S / self.resp_per_min)  # one breath
         p = self._p = array("i", [0] * kernels.P_SIZE)
         p[kernels.P_RNG] = kernels.seed_state(self.seed, 1)
@@ -431,6 +440,7 @@ class Synthetic(Scenario):
             self.beats_us.append(self._beat_us)
             if len(self.beats_us) > 512:
                 del self.beats_us[:256]
+        self._beat_end_us = self._beat_us + self._ibi_us
 
     def _finger_state(self, t_us):
         if self._inside(self.saturate, t_us):
@@ -468,40 +478,57 @@ class Synthetic(Scenario):
         """n PPG samples (q12) from t0_us into ir_q12[0..n), red_q12[0..n)."""
         if n <= 0:
             return
-        self._schedule(t0_us, t0_us + (n - 1) * period_us)
+        upto = t0_us + (n - 1) * period_us
+        if upto >= self._next_event_us:
+            self._schedule(t0_us, upto)
         p = self._p
-        resp_us = self._resp_us
-        p[kernels.P_RESP_STEP] = (period_us << 24) // resp_us
+        if period_us != self._period_us:
+            self._period_us = period_us
+            p[kernels.P_RESP_STEP] = (period_us << 24) // self._resp_us
         k = 0
         while k < n:
             t = t0_us + k * period_us
-            self._beat_to(t)
-            bound = self._beat_us + self._ibi_us
-            state = self._finger_state(t)
+            if t >= self._beat_end_us:
+                self._beat_to(t)
+            bound = self._beat_end_us
+            state = _NORMAL
+            if self._edges:  # faults: split where the finger's state changes
+                state = self._finger_state(t)
+                for edge in self._edges:
+                    if edge > t:
+                        bound = min(bound, edge)
+                        break
             if state != self._state:
                 self._set_levels(state)
-            for edge in self._edges:
-                if edge > t:
-                    bound = min(bound, edge)
-                    break
-            shake = 0
-            if state == _NORMAL or state == _LOOSE:
+            move = None
+            moves = self._moves
+            if state <= _LOOSE and moves and t < moves[-1][1]:  # a movement, now or soon
                 move = self._move_at(t)
                 bound = min(bound, self._next_start_us)
                 if move is not None and t < move[1]:
-                    shake = 1
                     bound = min(bound, move[1])
-            end = self._segment_end(t0_us, period_us, n, k, bound)
+                else:
+                    move = None
+            if bound >= t0_us + n * period_us:
+                end = n
+            else:
+                end = self._segment_end(t0_us, period_us, n, k, bound)
+            ibi = self._ibi_us
             since = t - self._beat_us
-            p[kernels.P_N] = end - k
-            p[kernels.P_I0] = k
-            p[kernels.P_POS] = (since << 24) // self._ibi_us if since > 0 else 0
-            p[kernels.P_POS_STEP] = (period_us << 24) // self._ibi_us
-            p[kernels.P_RESP] = ((t % resp_us) << 24) // resp_us
-            p[kernels.P_SHAKE] = shake
-            if shake:
+            if move is not None:
                 self._fill_shake(move, t, period_us, end - k)
-            kernels.ppg_run(p, self._shake, ir_q12, red_q12)
+            kernels.ppg_run(
+                p,
+                self._shake,
+                ir_q12,
+                red_q12,
+                k,
+                end - k,
+                (since << 24) // ibi if since > 0 else 0,
+                (period_us << 24) // ibi,
+                ((t % self._resp_us) << 24) // self._resp_us,
+                0 if move is None else 1,
+            )
             k = end
 
     def ppg(self, t_us):

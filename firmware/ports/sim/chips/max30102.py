@@ -67,7 +67,8 @@ class MAX30102:
         # Samples are made in blocks (scenario.ppg_block, q12) and converted by kernels.adc_into.
         self._block = getattr(scenario, "ppg_block", None)
         drops = getattr(scenario, "drops", None)
-        self._always = scenario is None or (drops is not None and not drops(self.name))
+        # a chip the scenario never drops: the bus need not ask present()
+        self.always_present = scenario is None or (drops is not None and not drops(self.name))
         self._ir_q12 = array("i", [0] * DEPTH)
         self._red_q12 = array("i", [0] * DEPTH)
         self._cfg = array("i", [0] * kernels.C_SIZE)
@@ -93,7 +94,7 @@ class MAX30102:
         self._configure()
 
     def present(self, now_us):
-        if self._always:
+        if self.always_present:
             return True
         ok = self.scenario.present(self.name, now_us)
         if ok and not self.present_before:
@@ -212,8 +213,13 @@ class MAX30102:
     # -- bus --------------------------------------------------------------------------------------
     def read_into(self, reg, buf):
         """An I2C burst read starting at reg: the address auto-increments, except at FIFO_DATA."""
-        i = 0
         n = len(buf)
+        if reg == _FIFO_WR_PTR and n == 3:  # the pointers, as the FIFO read procedure reads them
+            buf[0] = self.wr
+            buf[1] = self.ovf
+            buf[2] = self.rd
+            return
+        i = 0
         while i < n:
             if reg == _FIFO_DATA:
                 self._fifo_into(buf, i)
