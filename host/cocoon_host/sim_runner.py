@@ -126,7 +126,10 @@ class Child:
         self, opts: SimOptions, *, boot: str, mode: str, cause: str, world_us: int, boot_us: int
     ):
         self.boot = boot
-        self.state = "idle"  # Ctrl-C is a byte until the board says user code runs
+        # "boot" until the board says whether user code runs ("run": Ctrl-C is SIGINT) or its REPL
+        # reads ("idle": Ctrl-C is a byte). Input that arrives while it boots waits, as in a UART
+        # buffer: a Ctrl-C sent into a starting main.py must interrupt it, not feed its commands.
+        self.state = "boot"
         self.intr = 3
         self.ready = False
         self.last_sigint = 0.0
@@ -493,6 +496,8 @@ class VirtualBoard:
             if self.discard_input:
                 self.in_q.clear()
             return
+        if c.state == "boot":
+            return  # held until the board says who reads it
         n = min(len(self.in_q), self.in_pacer.allowance(now))
         if n <= 0:
             return

@@ -162,8 +162,8 @@ def print_exception(e):
 def run_code(src, filename, mode, eof=False):
     """Compile and run like pyexec's parse_compile_execute; returns OK, ERROR or FORCED_EXIT."""
     err = None
-    hostctl.run()
     try:
+        hostctl.run()  # inside the try: a Ctrl-C may land the moment the runner reads this
         if not isinstance(src, str):
             src = str(src, "utf8")
         exec(compile(src, filename, mode), G)
@@ -687,6 +687,7 @@ def main():
             ret = run_file("main.py")
         if ret & FORCED_EXIT:
             soft_reset(mode)
+        hostctl.idle()  # the REPL reads from here on (the runner holds input until it knows)
         while True:
             nxt = raw() if mode == RAW else friendly()
             if nxt == SOFT:
