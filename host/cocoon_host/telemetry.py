@@ -320,6 +320,54 @@ def _hex_rgb(text: Any) -> tuple[int, int, int] | None:
 
 
 KNOWN_STATE_KEYS = {"up_s", "loop", "heap", "led", "sensors", "errs"}
+# STATE objects shown as a readable line each; any other key is shown as its JSON.
+READABLE_STATE_KEYS = {"heart", "sync", "sleep", "radio"}
+
+
+def heart_text(h: dict[str, Any]) -> str:
+    """STATE's heart object (cocoon/sensors.py): "no reading" rather than a wrong number."""
+    if h.get("finger") is False:
+        parts = ["no contact"]
+    elif h.get("hr") is None:
+        parts = [f"no reading (quality {h.get('q', 0)}%)"]
+    else:
+        parts = [f"{h['hr']:.1f} bpm", f"quality {h.get('q', 0)}%"]
+        if h.get("rmssd"):
+            parts.append(f"RMSSD {h['rmssd']} ms")
+    if h.get("act") is not None:
+        parts.append(f"motion {h['act']}")
+    return " · ".join(parts)
+
+
+def sync_text(y: dict[str, Any]) -> str:
+    """STATE's sync object (cocoon/core/phasesync.py): what the pulse follows, and how well."""
+    mhz = y.get("pulse_mhz") or 0
+    parts = [
+        f"{y.get('mode', '?')} · {y.get('lock', '?')}",
+        f"pulse {mhz / 1000:.2f} Hz ({mhz * 60 / 1000:.1f}/min)",
+    ]
+    if y.get("lock") == "locked" and y.get("err_q16") is not None:
+        parts.append(f"last beat error {abs(y['err_q16']) * 100 / 65536:.1f}% of a beat")
+    if y.get("peers"):
+        parts.append(f"{y['peers']} peers")
+    return " · ".join(parts)
+
+
+def sleep_text(z: dict[str, Any]) -> str:
+    """STATE's sleep object (app.sleep_payload): stage, night so far, smart-wake alarm."""
+    stage = z.get("stage") or "not staged yet"
+    parts = [
+        stage,
+        f"night {_fmt_uptime(int(z.get('night_s') or 0))}",
+        f"{z.get('epochs', 0)} epochs",
+    ]
+    a = z.get("alarm")
+    if a:
+        text = f"alarm {a.get('state')} in {_fmt_uptime(max(0, int(a.get('in_s') or 0)))}"
+        if a.get("sunrise_pct") is not None:
+            text += f", sunrise {a['sunrise_pct']}%"
+        parts.append(text)
+    return " · ".join(parts)
 
 
 class View:
@@ -443,10 +491,14 @@ class View:
                     for k, v in sensors.items()
                 ]
                 out.append(f"{label('sensors')}{' · '.join(parts)}")
-            if s.get("radio"):
-                out.append(f"{label('radio')}{self.radio_text(s['radio'])}")
+            for key, text in (
+                ("heart", heart_text), ("sync", sync_text), ("sleep", sleep_text),
+                ("radio", self.radio_text),
+            ):  # fmt: skip
+                if s.get(key):
+                    out.append(f"{label(key)}{text(s[key])}")
             for key, value in s.items():
-                if key not in KNOWN_STATE_KEYS and key != "radio":
+                if key not in KNOWN_STATE_KEYS and key not in READABLE_STATE_KEYS:
                     out.append(f"{label(key)}{json.dumps(value, separators=(',', ':'))}")
         for ftype, p in self.frame_types.items():
             out.append(f"{label(ftype.lower())}{json.dumps(p, separators=(',', ':'))}")
