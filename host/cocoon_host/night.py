@@ -66,6 +66,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         " 5x fewer frames to render; the stages do not depend on it; 50 is the firmware's own)",
     )
     p.add_argument(
+        "--state-s",
+        type=int,
+        default=10,
+        metavar="S",
+        help="a STATE frame every S virtual seconds (default 10; EPOCH and EVENT frames are all"
+        " kept; 1 is the firmware's own, and costs ~0.6 ms of the board's time per second)",
+    )
+    p.add_argument(
         "--heap-kb",
         type=int,
         default=HEAP_KB,
@@ -103,12 +111,12 @@ def _connect(url: str) -> socket.socket:
     return conn
 
 
-def prepare_board(folder: Path, fps: int) -> None:
+def prepare_board(folder: Path, fps: int, state_s: int = 1) -> None:
     """The board's filesystem: this repository's firmware, and a stored config with the night's
-    frame rate, so that the app's loop runs at it from the first iteration."""
+    frame rate and STATE period, so that the app runs at them from the first iteration."""
     build.install_into_folder(folder, target="sim", march=build.unix_port_march())
     (folder / STORE).parent.mkdir(parents=True, exist_ok=True)
-    (folder / STORE).write_text(json.dumps({"fps": fps}))
+    (folder / STORE).write_text(json.dumps({"fps": fps, "state_ms": state_s * 1000}))
 
 
 def record_night(args: argparse.Namespace, rec: telemetry.Recorder) -> dict:
@@ -117,7 +125,7 @@ def record_night(args: argparse.Namespace, rec: telemetry.Recorder) -> dict:
     t0 = time.monotonic()  # the wall time counts the board's preparation too
     folder = Path(tempfile.mkdtemp(prefix="cocoon-night-"))
     try:
-        prepare_board(folder, args.fps)
+        prepare_board(folder, args.fps, args.state_s)
         return _record(args, rec, folder, until_s, t0)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -266,6 +274,8 @@ def run(args: argparse.Namespace) -> int:
         raise CocoonError(f"--alarm {args.alarm:g} is outside the night", "use 0 < H <= --hours")
     if not 10 <= args.fps <= 100:
         raise CocoonError(f"--fps {args.fps} is out of range", "use 10..100 (config fps)")
+    if not 1 <= args.state_s <= 60:
+        raise CocoonError(f"--state-s {args.state_s} is out of range", "use 1..60 seconds")
     if not 256 <= args.heap_kb <= 1 << 20:
         raise CocoonError(f"--heap-kb {args.heap_kb} is out of range", "use 256..1048576")
     if not 0 <= args.window <= 120:
