@@ -39,6 +39,8 @@ from array import array
 
 from micropython import const
 
+from cocoon.core.intmath import isqrt
+
 QUALITY_MIN = const(60)
 EPOCH_READING_MIN = const(50)  # % of an epoch with a reading, or the epoch has no heart rate
 TICKS_MASK = const(0x3FFFFFFF)
@@ -711,15 +713,3 @@ def _popcount(bits):
         n += bits & 1
         bits >>= 1
     return n
-
-
-def isqrt(n):
-    """floor(sqrt(n)) for 0 <= n < 2^30, integers only."""
-    if n <= 0:
-        return 0
-    x = n
-    y = (x + 1) >> 1
-    while y < x:
-        x = y
-        y = (x + n // x) >> 1
-    return x

@@ -30,6 +30,8 @@ from array import array
 
 from micropython import const
 
+from cocoon.core.intmath import isqrt
+
 EPOCH_S = const(30)
 COUNT_S = const(15)
 # Epoch e needs heart rate up to second 30e + 456 (std window to +314 s, filter +142 s): it is
@@ -79,18 +81,6 @@ _COUNT_W_Q15 = (
     1915, 1285, 789, 443, 228, 107, 46, 18, 7, 2, 1,
 )
 # fmt: on
-
-
-def isqrt(n):
-    """floor(sqrt(n)) for 0 <= n < 2^30, by Newton's method on small ints."""
-    if n <= 0:
-        return 0
-    x = n
-    y = (x + 1) >> 1
-    while y < x:
-        x = y
-        y = (x + n // x) >> 1
-    return x
 
 
 def _bin(v):

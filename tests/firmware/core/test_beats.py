@@ -10,9 +10,9 @@ from cocoon.core.beats import (  # noqa: E402
     QUALITY_MIN,
     TICKS_MASK,
     BeatDetector,
-    isqrt,
     ticks_diff,
 )
+from cocoon.core.intmath import isqrt  # noqa: E402
 from mpt import is_micropython, raises  # noqa: E402
 
 

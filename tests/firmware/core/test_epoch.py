@@ -1,7 +1,8 @@
 # Streaming epoch features (cocoon.core.epoch), on CPython and on the MicroPython unix port.
 # test_epoch_props.py compares them with a float reproduction of Walch's own code.
 import micropython
-from cocoon.core.epoch import DELAY_EPOCHS, EPOCH_S, EpochFeatures, isqrt
+from cocoon.core.epoch import DELAY_EPOCHS, EPOCH_S, EpochFeatures
+from cocoon.core.intmath import isqrt
 from mpt import is_micropython
 
 
