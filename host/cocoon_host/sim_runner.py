@@ -669,6 +669,7 @@ class VirtualBoard:
                 "run it with --verbose, or start it with --blank to rule out the firmware",
             )
             return
+        self._log(f"MicroPython ended (exit status {status}): {' / '.join(tail[-3:])}")
         self.out_q += (
             b"\r\n*** virtual board: MicroPython ended (exit status %d): hard reset\r\n"
             % (status if status is not None else -1)

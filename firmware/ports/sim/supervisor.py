@@ -682,9 +682,15 @@ def main():
     hostctl.send("ready")
     mode = OPT.get("mode", FRIENDLY)
     try:
-        ret = run_file("boot.py")
-        if ret == OK_EXIT and mode == FRIENDLY:
-            ret = run_file("main.py")
+        try:
+            ret = run_file("boot.py")
+            if ret == OK_EXIT and mode == FRIENDLY:
+                ret = run_file("main.py")
+        except KeyboardInterrupt:
+            # A Ctrl-C sent while boot.py ran can land between two files, outside run_code's
+            # try: it stops the start-up, as on the ESP32, and the REPL takes over.
+            hostctl.idle()
+            ret = ERROR_EXIT
         if ret & FORCED_EXIT:
             soft_reset(mode)
         hostctl.idle()  # the REPL reads from here on (the runner holds input until it knows)
