@@ -13,7 +13,7 @@ ChipError; init() again recovers.
 
 from micropython import const
 
-from cocoon.drivers.chip import EIO, ChipError, bus_error
+from cocoon.drivers.chip import EIO, ChipError, RegisterChip
 
 ADDRESS = const(0x57)
 PART_ID = const(0x15)
@@ -46,8 +46,10 @@ _ADC_RANGES_NA = (2048, 4096, 8192, 16384)
 _LED_STEP_UA = const(200)  # LEDx_PA: 0.2 mA per step, 0xFF = 51 mA
 
 
-class MAX30102:
+class MAX30102(RegisterChip):
     """One MAX30102 on an I2C bus (machine.I2C semantics)."""
+
+    CHIP = "MAX30102"
 
     def __init__(
         self,
@@ -180,26 +182,6 @@ class MAX30102:
             self.i2c.readfrom_mem_into(self.address, _FIFO_WR_PTR, self._ptrs)
         except OSError as e:
             self._fail(e)
-
-    def _read(self, reg):
-        try:
-            self.i2c.readfrom_mem_into(self.address, reg, self._b1)
-        except OSError as e:
-            self._fail(e)
-        return self._b1[0]
-
-    def _write(self, reg, value):
-        self._b1[0] = value
-        try:
-            self.i2c.writeto_mem(self.address, reg, self._b1)
-        except OSError as e:
-            self._fail(e)
-
-    def _fail(self, err):
-        self.ready = False
-        if isinstance(err, ChipError):
-            raise err
-        raise bus_error("MAX30102", self.address, err)
 
 
 def _decode(raw, n, red, ir):

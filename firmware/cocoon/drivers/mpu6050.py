@@ -14,7 +14,7 @@ init() recovers.
 
 from micropython import const
 
-from cocoon.drivers.chip import EIO, ChipError, bus_error
+from cocoon.drivers.chip import EIO, ChipError, RegisterChip
 
 ADDRESS = const(0x68)  # 0x69 with AD0 high
 WHO_AM_I = const(0x68)  # the upper 6 bits of the address; AD0 does not change it (4.32)
@@ -43,8 +43,10 @@ _CHUNK = const(16)  # samples per FIFO burst
 _RESET_POLLS = const(50)
 
 
-class MPU6050:
+class MPU6050(RegisterChip):
     """One MPU-6050 on an I2C bus (machine.I2C semantics)."""
+
+    CHIP = "MPU6050"
 
     def __init__(self, i2c, address=ADDRESS, rate_hz=50, range_g=2, dlpf_cfg=4, use_fifo=True):
         # Defaults: 50 Hz (the rate activity counts are defined at), +-2 g (16384 LSB/g: a sleeper
@@ -148,26 +150,6 @@ class MPU6050:
                 n += 1
             waiting -= k
         return n
-
-    def _read(self, reg):
-        try:
-            self.i2c.readfrom_mem_into(self.address, reg, self._b1)
-        except OSError as e:
-            self._fail(e)
-        return self._b1[0]
-
-    def _write(self, reg, value):
-        self._b1[0] = value
-        try:
-            self.i2c.writeto_mem(self.address, reg, self._b1)
-        except OSError as e:
-            self._fail(e)
-
-    def _fail(self, err):
-        self.ready = False
-        if isinstance(err, ChipError):
-            raise err
-        raise bus_error("MPU6050", self.address, err)
 
 
 def _s16(hi, lo):
