@@ -23,12 +23,13 @@ ROOT = Path(__file__).resolve().parent.parent
 FIRMWARE = ROOT / "firmware"
 TESTS = ROOT / "tests"
 FIRMWARE_TESTS = TESTS / "firmware"
+HOST_TESTS = TESTS / "host"
 CPYTHON_SHIMS = TESTS / "shims" / "cpython"
 MP_RUNNER = TESTS / "mp_run.py"
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 # CPython sees the firmware package and a stand-in `micropython` module (const, viper, ...).
-for p in (str(FIRMWARE), str(FIRMWARE_TESTS), str(CPYTHON_SHIMS)):
+for p in (str(FIRMWARE), str(FIRMWARE_TESTS), str(HOST_TESTS), str(CPYTHON_SHIMS)):
     if p not in sys.path:
         sys.path.insert(0, p)
 

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cli_run import cocoon as _cocoon
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -17,13 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cocoon(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cocoon_host.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
+    return _cocoon(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

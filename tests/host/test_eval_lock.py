@@ -4,23 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_run import cocoon as _cocoon
 from cocoon_host import eval_lock as el
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def cocoon(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cocoon_host.cli", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=300,
-    )
+    return _cocoon(*args, timeout=300)
 
 
 def write_recording(root: Path, name: str, rr: list[float]) -> None:

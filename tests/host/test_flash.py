@@ -11,11 +11,12 @@ import os
 import pty
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import serial
+from cli_run import cocoon as _cocoon
+from cli_run import one_clear_line
 from cocoon_host import build, flash
 from cocoon_host.errors import CocoonError
 from cocoon_host.sim import SimProcess
@@ -25,23 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def cocoon(*args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cocoon_host.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-
-
-def one_clear_line(proc: subprocess.CompletedProcess, *words: str) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
+    return _cocoon(*args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")

@@ -20,32 +20,16 @@ from pathlib import Path
 
 import pytest
 import serial
+from cli_run import cocoon as _cocoon
+from cli_run import one_clear_line
 from cocoon import proto
 from cocoon_host import telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def cocoon(
-    *args: str, timeout: float = 30, env: dict | None = None
-) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "cocoon_host.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
-
-
-def one_clear_line(proc: subprocess.CompletedProcess, *words: str) -> str:
-    assert proc.returncode != 0
-    assert "Traceback" not in proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, proc.stderr
-    for w in words:
-        assert w in lines[0], lines[0]
-    return lines[0]
+def cocoon(*args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    return _cocoon(*args, timeout=timeout)
 
 
 class ScriptedBoard:
