@@ -583,19 +583,7 @@ def _beat(st, cfg, age_q8: int) -> int:
             s[S_SINCE] = 0
             # Phase: alpha * e in pulse turns (/ ratio on magnitudes: rounds toward zero).
             dc = (ee16 * c[C_ALPHA] + 16384) >> 15
-            if dc < 0:
-                dq = 0 - (((0 - dc) // ratio) << 16)
-            else:
-                dq = (dc // ratio) << 16
-            if dq > _CORR_MAX:
-                dq = _CORR_MAX
-            elif dq < 0 - _CORR_MAX:
-                dq = 0 - _CORR_MAX
-            corr += dq
-            if corr > _CORR_MAX:
-                corr = _CORR_MAX
-            elif corr < 0 - _CORR_MAX:
-                corr = 0 - _CORR_MAX
+            corr = int(_add_corr(corr, dc, ratio))
             if c[C_PREDICT] != 0 and iv >= c[C_IVMIN] and iv <= c[C_IVMAX]:
                 if int(_clean(st, cfg, iv)) != 0:
                     _learn(st, cfg, iv)
@@ -623,10 +611,7 @@ def _beat(st, cfg, age_q8: int) -> int:
                 # Frequency: relative change beta * e (freq >> 13 < 2**15, |g| <= 2**15).
                 g = (ee16 * c[C_BETA] + 16384) >> 15
                 freq += ((freq >> 13) * g) >> 3
-            if corr > _CORR_MAX:
-                corr = _CORR_MAX
-            elif corr < 0 - _CORR_MAX:
-                corr = 0 - _CORR_MAX
+            corr = int(_clamp_corr(corr))
             s[S_CORR] = corr
             if freq < fmin:
                 freq = fmin
@@ -663,19 +648,7 @@ def _beat(st, cfg, age_q8: int) -> int:
     else:
         good = 0
     # Align the phase fully while acquiring.
-    if ee16 < 0:
-        dq = 0 - (((0 - ee16) // ratio) << 16)
-    else:
-        dq = (ee16 // ratio) << 16
-    if dq > _CORR_MAX:
-        dq = _CORR_MAX
-    elif dq < 0 - _CORR_MAX:
-        dq = 0 - _CORR_MAX
-    corr += dq
-    if corr > _CORR_MAX:
-        corr = _CORR_MAX
-    elif corr < 0 - _CORR_MAX:
-        corr = 0 - _CORR_MAX
+    corr = int(_add_corr(corr, ee16, ratio))
     s[S_CORR] = corr
     s[S_LAST] = t
     s[S_HAVE] = 1
@@ -689,6 +662,27 @@ def _beat(st, cfg, age_q8: int) -> int:
     s[S_GOOD] = good
     s[S_LOCK] = lock
     return ACCEPTED
+
+
+@micropython.viper
+def _clamp_corr(x: int) -> int:
+    """x limited to +-_CORR_MAX (a quarter turn), so pending corrections stay inside int32."""
+    if x > _CORR_MAX:
+        return _CORR_MAX
+    if x < 0 - _CORR_MAX:
+        return 0 - _CORR_MAX
+    return x
+
+
+@micropython.viper
+def _add_corr(corr: int, e16: int, ratio: int) -> int:
+    """corr plus a beat-phase error e16 (Q16 beat turns) as q32 pulse turns: / ratio rounding
+    toward zero, the step and the sum each clamped by _clamp_corr (both < 2**30: no overflow)."""
+    if e16 < 0:
+        dq = 0 - (((0 - e16) // ratio) << 16)
+    else:
+        dq = (e16 // ratio) << 16
+    return int(_clamp_corr(corr + int(_clamp_corr(dq))))
 
 
 @micropython.viper
